@@ -1,0 +1,26 @@
+//! The Studium schema, one migration per step (docs/DATA_MODEL.md is the contract).
+//! Each migration's first lines say why it adds what it adds.
+
+pub use sea_orm_migration::prelude::*;
+
+mod common;
+mod m20261126_000001_accounts;
+mod m20261126_000002_content;
+mod m20261126_000003_study_gamification;
+mod m20261126_000004_ai;
+mod m20261126_000005_social_billing_jobs;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_accounts::Migration),
+            Box::new(m20261126_000002_content::Migration),
+            Box::new(m20261126_000003_study_gamification::Migration),
+            Box::new(m20261126_000004_ai::Migration),
+            Box::new(m20261126_000005_social_billing_jobs::Migration),
+        ]
+    }
+}

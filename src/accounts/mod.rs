@@ -1,0 +1,12 @@
+//! Accounts: users, profiles, sign-in sessions and refresh tokens, email tokens, Google
+//! sign-in, and the admin's management of users (SPEC §3 Accounts).
+
+pub mod google;
+pub mod model;
+pub mod password;
+pub mod routes;
+pub mod service;
+pub mod tokens;
+
+pub const ROLE_STUDENT: &str = "student";
+pub const ROLE_ADMIN: &str = "admin";

@@ -1,0 +1,244 @@
+//! HTTP handlers of the accounts area: extract, call one service function, answer.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::*;
+use super::service::{self, ClientInfo};
+use crate::http::Page;
+use crate::http::error::{AppResult, Problem};
+use crate::http::extract::{AdminUser, AppJson, AppPath, AppQuery, ClientIp, CurrentUser};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(google))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(confirm_password_reset))
+        .routes(routes!(change_password))
+        .routes(routes!(me, delete_me))
+        .routes(routes!(update_profile))
+        .routes(routes!(admin_list_users))
+        .routes(routes!(admin_update_user))
+}
+
+fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        ip: ip.0,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+    }
+}
+
+/// Create an account with email and password.
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created and signed in", body = AuthResponse),
+        (status = 409, description = "Email already registered", body = Problem),
+        (status = 422, description = "Invalid fields or a common password", body = Problem),
+        (status = 429, description = "Too many attempts", body = Problem),
+    ))]
+async fn register(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    AppJson(req): AppJson<RegisterRequest>,
+) -> AppResult<(StatusCode, Json<AuthResponse>)> {
+    let res = service::register(&state, req, &client(ip, &headers)).await?;
+    Ok((StatusCode::CREATED, Json(res)))
+}
+
+/// Sign in with email and password. Unknown email and wrong password answer alike.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 401, description = "Invalid email or password", body = Problem),
+        (status = 403, description = "Account deactivated", body = Problem),
+        (status = 429, description = "Too many attempts", body = Problem),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    AppJson(req): AppJson<LoginRequest>,
+) -> AppResult<Json<AuthResponse>> {
+    Ok(Json(
+        service::login(&state, req, &client(ip, &headers)).await?,
+    ))
+}
+
+/// Sign in with a Google ID token; links to an account with the same verified email.
+#[utoipa::path(post, path = "/auth/google", tag = "auth", request_body = GoogleSignInRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 401, description = "Token not valid", body = Problem),
+        (status = 503, description = "Google sign-in not configured or Google unreachable", body = Problem),
+    ))]
+async fn google(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    AppJson(req): AppJson<GoogleSignInRequest>,
+) -> AppResult<Json<AuthResponse>> {
+    Ok(Json(
+        service::google_sign_in(&state, req, &client(ip, &headers)).await?,
+    ))
+}
+
+/// Exchange a refresh token for a new pair; each refresh token works once.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = AuthResponse),
+        (status = 401, description = "Invalid, expired or reused token (reuse ends the session)", body = Problem),
+        (status = 429, body = Problem),
+    ))]
+async fn refresh(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    AppJson(req): AppJson<RefreshRequest>,
+) -> AppResult<Json<AuthResponse>> {
+    Ok(Json(
+        service::refresh(&state, req, &client(ip, &headers)).await?,
+    ))
+}
+
+/// End this session: its refresh and access tokens stop working at once.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(State(state): State<AppState>, user: CurrentUser) -> AppResult<StatusCode> {
+    service::logout(&state, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirm the email address with the token from the verification email.
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = TokenRequest,
+    responses((status = 204), (status = 422, description = "Invalid, used or expired token", body = Problem)))]
+async fn verify_email(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<TokenRequest>,
+) -> AppResult<StatusCode> {
+    service::verify_email(&state, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send the verification email again.
+#[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", security(("bearer" = [])),
+    responses((status = 202, body = AcceptedResponse), (status = 409, description = "Already verified", body = Problem), (status = 429, body = Problem)))]
+async fn resend_verification(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<(StatusCode, Json<AcceptedResponse>)> {
+    service::resend_verification(&state, &user).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(AcceptedResponse {
+            message: "a new verification email is on its way",
+        }),
+    ))
+}
+
+/// Ask for a password-reset email. Answers 202 whether or not the address is registered.
+#[utoipa::path(post, path = "/auth/password-reset", tag = "auth", request_body = PasswordResetRequest,
+    responses((status = 202, body = AcceptedResponse), (status = 429, body = Problem)))]
+async fn request_password_reset(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    AppJson(req): AppJson<PasswordResetRequest>,
+) -> AppResult<(StatusCode, Json<AcceptedResponse>)> {
+    service::request_password_reset(&state, req, &client(ip, &headers)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(AcceptedResponse {
+            message: "if an account exists for this address, a reset email is on its way",
+        }),
+    ))
+}
+
+/// Set a new password with the token from the reset email; ends every session.
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm,
+    responses((status = 204), (status = 422, body = Problem)))]
+async fn confirm_password_reset(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<PasswordResetConfirm>,
+) -> AppResult<StatusCode> {
+    service::confirm_password_reset(&state, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the password; ends every session, this one included.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = PasswordChangeRequest, security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn change_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(req): AppJson<PasswordChangeRequest>,
+) -> AppResult<StatusCode> {
+    service::change_password(&state, &user, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user, profile, XP, level and current streak.
+#[utoipa::path(get, path = "/me", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
+async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<MeResponse>> {
+    Ok(Json(service::me(&state, &user).await?))
+}
+
+/// Delete the account and everything personal of it.
+#[utoipa::path(delete, path = "/me", tag = "me", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn delete_me(State(state): State<AppState>, user: CurrentUser) -> AppResult<StatusCode> {
+    service::delete_account(&state, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Update the profile; fields left out stay as they are.
+#[utoipa::path(patch, path = "/me/profile", tag = "me", request_body = UpdateProfileRequest, security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 422, body = Problem)))]
+async fn update_profile(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(req): AppJson<UpdateProfileRequest>,
+) -> AppResult<Json<MeResponse>> {
+    Ok(Json(service::update_profile(&state, &user, req).await?))
+}
+
+/// List users (admin), optionally filtered by part of an email or name.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(AdminUserQuery), security(("bearer" = [])),
+    responses((status = 200, body = Page<UserView>), (status = 403, body = Problem)))]
+async fn admin_list_users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    AppQuery(query): AppQuery<AdminUserQuery>,
+) -> AppResult<Json<Page<UserView>>> {
+    Ok(Json(service::admin_list_users(&state, query).await?))
+}
+
+/// Change a user's role or deactivate them (admin). Deactivation ends their sessions at once.
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = AdminUpdateUserRequest,
+    params(("id" = Uuid, Path, description = "User id")), security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn admin_update_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(req): AppJson<AdminUpdateUserRequest>,
+) -> AppResult<Json<UserView>> {
+    Ok(Json(
+        service::admin_update_user(&state, &admin, id, req).await?,
+    ))
+}

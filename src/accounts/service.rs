@@ -1,0 +1,925 @@
+//! The account rules of SPEC §3 Accounts: registration, sign-in (password and Google),
+//! sessions with refresh-token rotation and reuse detection, email verification, password
+//! reset and change, profile, deletion, and the admin's view of users.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::model::*;
+use super::{ROLE_ADMIN, ROLE_STUDENT, password, tokens};
+use crate::db::is_unique_violation;
+use crate::entity::{auth_sessions, email_tokens, refresh_tokens, user_profiles, users};
+use crate::http::Page;
+use crate::http::error::{AppError, AppResult};
+use crate::http::extract::{CurrentUser, encode_cursor};
+use crate::state::AppState;
+use crate::{gamification, ratelimit, study};
+
+const PURPOSE_VERIFY: &str = "verify_email";
+const PURPOSE_RESET: &str = "password_reset";
+const DEFAULT_TIMEZONE: &str = "UTC";
+
+/// Where a request came from, for rate limits and the session list.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Checks an access token: signature, expiry, an unrevoked session, an active account.
+/// Logout, password change/reset and deactivation revoke sessions, so tokens end at once.
+pub async fn authenticate(state: &AppState, token: &str) -> AppResult<CurrentUser> {
+    let claims = state
+        .jwt
+        .verify(token, state.clock.now())
+        .ok_or(AppError::Unauthorized(
+            "the access token is invalid or expired",
+        ))?;
+    let found = auth_sessions::Entity::find_by_id(claims.sid)
+        .find_also_related(users::Entity)
+        .one(state.db.read())
+        .await?;
+    match found {
+        Some((session, Some(user)))
+            if session.revoked_at.is_none() && session.user_id == claims.sub && user.is_active =>
+        {
+            Ok(CurrentUser {
+                id: user.id,
+                session_id: session.id,
+                role: user.role,
+            })
+        }
+        _ => Err(AppError::Unauthorized(
+            "this session has ended; sign in again",
+        )),
+    }
+}
+
+pub async fn register(
+    state: &AppState,
+    req: RegisterRequest,
+    client: &ClientInfo,
+) -> AppResult<AuthResponse> {
+    let cfg = &state.config;
+    let now = state.clock.now();
+    ratelimit::hit(
+        &state.db,
+        &format!("register:ip:{}", client.ip),
+        cfg.rate_limit_register_per_ip,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    let email = normalize_email(&req.email);
+    let full_name = req.full_name.trim().to_string();
+    password::check_strength("password", &req.password, &[&email, &full_name])?;
+    let hash = password::hash(req.password).await?;
+
+    let txn = state.db.write().begin().await?;
+    let user_id = Uuid::now_v7();
+    let inserted = users::ActiveModel {
+        id: Set(user_id),
+        email: Set(email.clone()),
+        password_hash: Set(Some(hash)),
+        full_name: Set(full_name),
+        role: Set(ROLE_STUDENT.into()),
+        is_active: Set(true),
+        email_verified: Set(false),
+        google_id: Set(None),
+        last_login_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    let user = match inserted {
+        Ok(user) => user,
+        Err(e) if is_unique_violation(&e, "users_email_key", "users.email") => {
+            return Err(AppError::conflict(
+                "email-taken",
+                "an account with this email already exists; sign in or reset the password",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    create_profile(&txn, user_id, now).await?;
+    let verify_token = create_email_token(state, &txn, user_id, PURPOSE_VERIFY, now).await?;
+    let response = start_session(state, &txn, user, client, now).await?;
+    txn.commit().await?;
+    send_verification_email(state, &email, &verify_token);
+    Ok(response)
+}
+
+async fn create_profile(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    user_profiles::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        timezone: Set(DEFAULT_TIMEZONE.into()),
+        daily_goal_minutes: Set(30),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// A hash to verify against when the account does not exist, so that an unknown email
+/// costs the same time as a wrong password.
+async fn dummy_hash() -> AppResult<&'static str> {
+    static DUMMY: OnceCell<String> = OnceCell::const_new();
+    Ok(DUMMY
+        .get_or_try_init(|| password::hash(tokens::random_token()))
+        .await?
+        .as_str())
+}
+
+pub async fn login(
+    state: &AppState,
+    req: LoginRequest,
+    client: &ClientInfo,
+) -> AppResult<AuthResponse> {
+    let cfg = &state.config;
+    let now = state.clock.now();
+    let email = normalize_email(&req.email);
+    ratelimit::hit(
+        &state.db,
+        &format!("login:ip:{}", client.ip),
+        cfg.rate_limit_login_per_ip,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    ratelimit::hit(
+        &state.db,
+        &format!("login:account:{}", tokens::hash_token(&email)),
+        cfg.rate_limit_login_per_account,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq(&email))
+        .one(state.db.read())
+        .await?;
+    let stored = match user.as_ref().and_then(|u| u.password_hash.clone()) {
+        Some(h) => h,
+        None => dummy_hash().await?.to_string(),
+    };
+    let matches = password::verify(req.password, stored).await?;
+    let user = match user {
+        Some(u) if matches && u.password_hash.is_some() => u,
+        _ => return Err(AppError::InvalidCredentials),
+    };
+    if !user.is_active {
+        return Err(AppError::Forbidden("this account has been deactivated"));
+    }
+    let txn = state.db.write().begin().await?;
+    let user = touch_login(&txn, user, now).await?;
+    let response = start_session(state, &txn, user, client, now).await?;
+    txn.commit().await?;
+    Ok(response)
+}
+
+async fn touch_login(
+    conn: &impl ConnectionTrait,
+    user: users::Model,
+    now: DateTime<Utc>,
+) -> AppResult<users::Model> {
+    let mut active: users::ActiveModel = user.into();
+    active.last_login_at = Set(Some(now));
+    Ok(active.update(conn).await?)
+}
+
+/// Google sign-in: an existing Google account, else the account with the same verified
+/// email (which gets linked), else a new account.
+pub async fn google_sign_in(
+    state: &AppState,
+    req: GoogleSignInRequest,
+    client: &ClientInfo,
+) -> AppResult<AuthResponse> {
+    let cfg = &state.config;
+    let now = state.clock.now();
+    ratelimit::hit(
+        &state.db,
+        &format!("login:ip:{}", client.ip),
+        cfg.rate_limit_login_per_ip,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    let claims = state.google.verify(&req.id_token).await?;
+    let email = claims
+        .email
+        .as_deref()
+        .map(normalize_email)
+        .filter(|_| claims.email_verified)
+        .ok_or(AppError::Unauthorized(
+            "the Google account has no verified email address",
+        ))?;
+
+    let txn = state.db.write().begin().await?;
+    let existing = users::Entity::find()
+        .filter(
+            Condition::any()
+                .add(users::Column::GoogleId.eq(&claims.sub))
+                .add(users::Column::Email.eq(&email)),
+        )
+        .all(&txn)
+        .await?;
+    let by_google = existing
+        .iter()
+        .find(|u| u.google_id.as_deref() == Some(&claims.sub));
+    let user = match (by_google, existing.first()) {
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => {
+            let mut active: users::ActiveModel = u.clone().into();
+            active.google_id = Set(Some(claims.sub.clone()));
+            active.email_verified = Set(true);
+            active.updated_at = Set(now);
+            active.update(&txn).await?
+        }
+        (None, None) => {
+            let user_id = Uuid::now_v7();
+            let full_name = claims
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| email.split('@').next().unwrap_or("Student").to_string());
+            let user = users::ActiveModel {
+                id: Set(user_id),
+                email: Set(email.clone()),
+                password_hash: Set(None),
+                full_name: Set(full_name),
+                role: Set(ROLE_STUDENT.into()),
+                is_active: Set(true),
+                email_verified: Set(true),
+                google_id: Set(Some(claims.sub.clone())),
+                last_login_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            create_profile(&txn, user_id, now).await?;
+            user
+        }
+    };
+    if !user.is_active {
+        return Err(AppError::Forbidden("this account has been deactivated"));
+    }
+    let user = touch_login(&txn, user, now).await?;
+    let response = start_session(state, &txn, user, client, now).await?;
+    txn.commit().await?;
+    Ok(response)
+}
+
+/// A new sign-in session with its first refresh token, and an access token bound to it.
+async fn start_session(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    user: users::Model,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> AppResult<AuthResponse> {
+    let session_id = Uuid::now_v7();
+    auth_sessions::ActiveModel {
+        id: Set(session_id),
+        user_id: Set(user.id),
+        user_agent: Set(client
+            .user_agent
+            .as_ref()
+            .map(|s| s.chars().take(255).collect())),
+        ip: Set(Some(client.ip.to_string())),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    let refresh_token = issue_refresh_token(state, conn, user.id, session_id, now).await?;
+    auth_response(state, user, session_id, refresh_token, now)
+}
+
+fn auth_response(
+    state: &AppState,
+    user: users::Model,
+    session_id: Uuid,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> AppResult<AuthResponse> {
+    let ttl = state.config.access_token_ttl_secs;
+    let access_token = state.jwt.issue(user.id, session_id, &user.role, now, ttl)?;
+    Ok(AuthResponse {
+        user: user.into(),
+        access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+    })
+}
+
+async fn issue_refresh_token(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let token = tokens::random_token();
+    refresh_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        session_id: Set(session_id),
+        user_id: Set(user_id),
+        token_hash: Set(tokens::hash_token(&token)),
+        expires_at: Set(now + Duration::days(state.config.refresh_token_ttl_days)),
+        used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await?;
+    Ok(token)
+}
+
+/// Rotation: each refresh token works once. Presenting a used one again means it was stolen
+/// (or replayed), so the whole session — every token of the family — is revoked.
+pub async fn refresh(
+    state: &AppState,
+    req: RefreshRequest,
+    client: &ClientInfo,
+) -> AppResult<AuthResponse> {
+    let cfg = &state.config;
+    let now = state.clock.now();
+    ratelimit::hit(
+        &state.db,
+        &format!("refresh:ip:{}", client.ip),
+        cfg.rate_limit_refresh_per_ip,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    let invalid = AppError::Unauthorized("the refresh token is invalid or expired");
+    let hash = tokens::hash_token(&req.refresh_token);
+    let txn = state.db.write().begin().await?;
+    let Some(token) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(hash))
+        .one(&txn)
+        .await?
+    else {
+        return Err(invalid);
+    };
+    let Some((session, Some(user))) = auth_sessions::Entity::find_by_id(token.session_id)
+        .find_also_related(users::Entity)
+        .one(&txn)
+        .await?
+    else {
+        return Err(invalid);
+    };
+    if session.revoked_at.is_some() || !user.is_active {
+        return Err(invalid);
+    }
+    // Mark used only if still unused: of two concurrent refreshes with one token, one wins.
+    let claimed = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::Id.eq(token.id))
+        .filter(refresh_tokens::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        revoke_sessions(&txn, Some(session.id), user.id, "refresh_token_reused", now).await?;
+        txn.commit().await?;
+        tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");
+        return Err(AppError::Unauthorized(
+            "this refresh token was already used; the session has been ended for safety",
+        ));
+    }
+    if token.expires_at <= now {
+        return Err(invalid);
+    }
+    auth_sessions::Entity::update_many()
+        .col_expr(auth_sessions::Column::LastUsedAt, Expr::value(now))
+        .filter(auth_sessions::Column::Id.eq(session.id))
+        .exec(&txn)
+        .await?;
+    let refresh_token = issue_refresh_token(state, &txn, user.id, session.id, now).await?;
+    txn.commit().await?;
+    auth_response(state, user, session.id, refresh_token, now)
+}
+
+/// Revokes one session (`Some(id)`) or every open session of the user (`None`).
+pub async fn revoke_sessions(
+    conn: &impl ConnectionTrait,
+    session_id: Option<Uuid>,
+    user_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut update = auth_sessions::Entity::update_many()
+        .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
+        .col_expr(auth_sessions::Column::RevokedReason, Expr::value(reason))
+        .filter(auth_sessions::Column::UserId.eq(user_id))
+        .filter(auth_sessions::Column::RevokedAt.is_null());
+    if let Some(id) = session_id {
+        update = update.filter(auth_sessions::Column::Id.eq(id));
+    }
+    update.exec(conn).await?;
+    Ok(())
+}
+
+pub async fn logout(state: &AppState, user: &CurrentUser) -> AppResult<()> {
+    revoke_sessions(
+        state.db.write(),
+        Some(user.session_id),
+        user.id,
+        "logout",
+        state.clock.now(),
+    )
+    .await
+}
+
+async fn create_email_token(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let token = tokens::random_token();
+    email_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        purpose: Set(purpose.into()),
+        token_hash: Set(tokens::hash_token(&token)),
+        expires_at: Set(now + Duration::hours(state.config.email_token_ttl_hours)),
+        used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await?;
+    Ok(token)
+}
+
+/// Spends a single-use email token of `purpose`; the user it belongs to, or a 422.
+async fn consume_email_token(
+    conn: &impl ConnectionTrait,
+    token: &str,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Uuid> {
+    let invalid = || AppError::invalid("token", "this link is invalid, already used or expired");
+    let row = email_tokens::Entity::find()
+        .filter(email_tokens::Column::TokenHash.eq(tokens::hash_token(token)))
+        .filter(email_tokens::Column::Purpose.eq(purpose))
+        .one(conn)
+        .await?
+        .ok_or_else(invalid)?;
+    if row.expires_at <= now {
+        return Err(invalid());
+    }
+    let claimed = email_tokens::Entity::update_many()
+        .col_expr(email_tokens::Column::UsedAt, Expr::value(now))
+        .filter(email_tokens::Column::Id.eq(row.id))
+        .filter(email_tokens::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Err(invalid());
+    }
+    Ok(row.user_id)
+}
+
+fn send_verification_email(state: &AppState, email: &str, token: &str) {
+    let link = format!(
+        "{}/verify-email?token={token}",
+        state.config.public_url.trim_end_matches('/')
+    );
+    state.mailer.send_in_background(
+        email.to_string(),
+        "Confirm your Studium email address".into(),
+        format!(
+            "Welcome to Studium!\n\nConfirm your email address by opening this link:\n{link}\n\n\
+             Or enter this code in the app: {token}\n\nThe link expires in {} hours.\n",
+            state.config.email_token_ttl_hours
+        ),
+    );
+}
+
+pub async fn verify_email(state: &AppState, req: TokenRequest) -> AppResult<()> {
+    let now = state.clock.now();
+    let txn = state.db.write().begin().await?;
+    let user_id = consume_email_token(&txn, &req.token, PURPOSE_VERIFY, now).await?;
+    users::Entity::update_many()
+        .col_expr(users::Column::EmailVerified, Expr::value(true))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn resend_verification(state: &AppState, current: &CurrentUser) -> AppResult<()> {
+    let cfg = &state.config;
+    let now = state.clock.now();
+    ratelimit::hit(
+        &state.db,
+        &format!("verify-resend:account:{}", current.id),
+        cfg.rate_limit_verify_resend_per_account,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    let user = find_user(state.db.read(), current.id).await?;
+    if user.email_verified {
+        return Err(AppError::conflict(
+            "already-verified",
+            "this email address is already verified",
+        ));
+    }
+    let token = create_email_token(state, state.db.write(), user.id, PURPOSE_VERIFY, now).await?;
+    send_verification_email(state, &user.email, &token);
+    Ok(())
+}
+
+/// Always answers the same way, whether or not the address has an account.
+pub async fn request_password_reset(
+    state: &AppState,
+    req: PasswordResetRequest,
+    client: &ClientInfo,
+) -> AppResult<()> {
+    let cfg = &state.config;
+    let now = state.clock.now();
+    let email = normalize_email(&req.email);
+    ratelimit::hit(
+        &state.db,
+        &format!("reset:ip:{}", client.ip),
+        cfg.rate_limit_password_reset_per_ip,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    ratelimit::hit(
+        &state.db,
+        &format!("reset:account:{}", tokens::hash_token(&email)),
+        cfg.rate_limit_password_reset_per_account,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq(&email))
+        .filter(users::Column::IsActive.eq(true))
+        .one(state.db.read())
+        .await?;
+    if let Some(user) = user {
+        let token =
+            create_email_token(state, state.db.write(), user.id, PURPOSE_RESET, now).await?;
+        let link = format!(
+            "{}/reset-password?token={token}",
+            cfg.public_url.trim_end_matches('/')
+        );
+        state.mailer.send_in_background(
+            user.email,
+            "Reset your Studium password".into(),
+            format!(
+                "Someone (hopefully you) asked to reset your Studium password.\n\n\
+                 Choose a new one here: {link}\n\nOr enter this code in the app: {token}\n\n\
+                 The link expires in {} hours. If you did not ask, ignore this email.\n",
+                cfg.email_token_ttl_hours
+            ),
+        );
+    }
+    Ok(())
+}
+
+pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm) -> AppResult<()> {
+    let now = state.clock.now();
+    let token_user = {
+        // Look the token up first (without spending it) so a weak new password can be
+        // corrected and retried with the same link.
+        let row = email_tokens::Entity::find()
+            .filter(email_tokens::Column::TokenHash.eq(tokens::hash_token(&req.token)))
+            .filter(email_tokens::Column::Purpose.eq(PURPOSE_RESET))
+            .one(state.db.read())
+            .await?;
+        match row {
+            Some(r) => find_user(state.db.read(), r.user_id).await.ok(),
+            None => None,
+        }
+    };
+    let inputs: Vec<&str> = token_user
+        .as_ref()
+        .map(|u| vec![u.email.as_str(), u.full_name.as_str()])
+        .unwrap_or_default();
+    password::check_strength("new_password", &req.new_password, &inputs)?;
+    let hash = password::hash(req.new_password).await?;
+    let txn = state.db.write().begin().await?;
+    let user_id = consume_email_token(&txn, &req.token, PURPOSE_RESET, now).await?;
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(hash))
+        .col_expr(users::Column::EmailVerified, Expr::value(true))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(&txn)
+        .await?;
+    revoke_sessions(&txn, None, user_id, "password_reset", now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn change_password(
+    state: &AppState,
+    current: &CurrentUser,
+    req: PasswordChangeRequest,
+) -> AppResult<()> {
+    let now = state.clock.now();
+    let user = find_user(state.db.read(), current.id).await?;
+    let Some(stored) = user.password_hash.clone() else {
+        return Err(AppError::invalid(
+            "current_password",
+            "this account signs in with Google and has no password; use password reset to set one",
+        ));
+    };
+    if !password::verify(req.current_password, stored).await? {
+        return Err(AppError::invalid(
+            "current_password",
+            "the current password is not correct",
+        ));
+    }
+    password::check_strength(
+        "new_password",
+        &req.new_password,
+        &[&user.email, &user.full_name],
+    )?;
+    let hash = password::hash(req.new_password).await?;
+    let txn = state.db.write().begin().await?;
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(hash))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user.id))
+        .exec(&txn)
+        .await?;
+    revoke_sessions(&txn, None, user.id, "password_changed", now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn find_user(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<users::Model> {
+    users::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("user"))
+}
+
+async fn find_profile(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> AppResult<user_profiles::Model> {
+    user_profiles::Entity::find()
+        .filter(user_profiles::Column::UserId.eq(user_id))
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("profile"))
+}
+
+/// `GET /me`: the account, its profile, XP, level and the streak as it stands today.
+pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse> {
+    let db = state.db.read();
+    let (user, profile, total_xp, streak) = tokio::try_join!(
+        find_user(db, current.id),
+        find_profile(db, current.id),
+        async { Ok(gamification::xp::total_xp(db, current.id).await?) },
+        async { Ok(study::streaks::find(db, current.id).await?) },
+    )?;
+    let tz = profile.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let current_streak = study::streaks::displayed_current(streak.as_ref(), tz, state.clock.now());
+    Ok(MeResponse {
+        user: user.into(),
+        profile: profile.into(),
+        level: gamification::xp::level_for(total_xp),
+        total_xp,
+        current_streak,
+    })
+}
+
+pub async fn update_profile(
+    state: &AppState,
+    current: &CurrentUser,
+    req: UpdateProfileRequest,
+) -> AppResult<MeResponse> {
+    let now = state.clock.now();
+    let txn = state.db.write().begin().await?;
+    let profile = find_profile(&txn, current.id).await?;
+    let mut active: user_profiles::ActiveModel = profile.into();
+    let UpdateProfileRequest {
+        full_name,
+        avatar_url,
+        bio,
+        grade_level,
+        school,
+        learning_goals,
+        preferred_subjects,
+        daily_goal_minutes,
+        timezone,
+    } = req;
+    if let Some(v) = avatar_url {
+        active.avatar_url = Set(Some(v));
+    }
+    if let Some(v) = bio {
+        active.bio = Set(Some(v));
+    }
+    if let Some(v) = grade_level {
+        active.grade_level = Set(Some(v));
+    }
+    if let Some(v) = school {
+        active.school = Set(Some(v));
+    }
+    if let Some(v) = learning_goals {
+        active.learning_goals = Set(Some(v));
+    }
+    if let Some(v) = preferred_subjects {
+        active.preferred_subjects = Set(Some(serde_json::json!(v)));
+    }
+    if let Some(v) = daily_goal_minutes {
+        active.daily_goal_minutes = Set(v);
+    }
+    if let Some(v) = timezone {
+        active.timezone = Set(v);
+    }
+    active.updated_at = Set(now);
+    active.update(&txn).await?;
+    if let Some(name) = full_name {
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::FullName,
+                Expr::value(name.trim().to_string()),
+            )
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(current.id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    me(state, current).await
+}
+
+/// Deletes the account and, through the foreign keys, everything personal of it.
+pub async fn delete_account(state: &AppState, current: &CurrentUser) -> AppResult<()> {
+    let deleted = users::Entity::delete_by_id(current.id)
+        .exec(state.db.write())
+        .await?
+        .rows_affected;
+    if deleted == 0 {
+        return Err(AppError::NotFound("user"));
+    }
+    Ok(())
+}
+
+pub async fn admin_list_users(
+    state: &AppState,
+    query: AdminUserQuery,
+) -> AppResult<Page<UserView>> {
+    let limit = query
+        .limit
+        .unwrap_or(crate::http::extract::DEFAULT_PAGE_SIZE);
+    let page = crate::http::extract::PageParams {
+        limit: Some(limit),
+        cursor: query.cursor,
+    };
+    let mut select = users::Entity::find().order_by_asc(users::Column::Id);
+    if let Some(after) = page.after_id()? {
+        select = select.filter(users::Column::Id.gt(after));
+    }
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        select = select.filter(
+            Condition::any()
+                .add(users::Column::Email.like(&pattern))
+                .add(Expr::expr(Func::lower(Expr::col(users::Column::FullName))).like(&pattern)),
+        );
+    }
+    let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|u| encode_cursor(u.id))
+    } else {
+        None
+    };
+    Ok(Page {
+        items: rows.into_iter().map(UserView::from).collect(),
+        next_cursor,
+    })
+}
+
+pub async fn admin_update_user(
+    state: &AppState,
+    admin: &CurrentUser,
+    user_id: Uuid,
+    req: AdminUpdateUserRequest,
+) -> AppResult<UserView> {
+    let now = state.clock.now();
+    if user_id == admin.id
+        && (req.is_active == Some(false) || req.role.as_deref() == Some(ROLE_STUDENT))
+    {
+        return Err(AppError::conflict(
+            "cannot-demote-self",
+            "admins cannot deactivate or demote themselves; ask another admin",
+        ));
+    }
+    let txn = state.db.write().begin().await?;
+    let user = find_user(&txn, user_id).await?;
+    let mut active: users::ActiveModel = user.into();
+    if let Some(role) = req.role {
+        active.role = Set(role);
+    }
+    if let Some(is_active) = req.is_active {
+        active.is_active = Set(is_active);
+        if !is_active {
+            revoke_sessions(&txn, None, user_id, "deactivated", now).await?;
+        }
+    }
+    active.updated_at = Set(now);
+    let user = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(user.into())
+}
+
+/// `studium create-admin`: creates an admin account, or promotes an existing one.
+pub async fn create_admin(
+    state: &AppState,
+    email: &str,
+    password_plain: String,
+    full_name: &str,
+) -> anyhow::Result<(Uuid, bool)> {
+    let now = state.clock.now();
+    let email = normalize_email(email);
+    if let Some(user) = users::Entity::find()
+        .filter(users::Column::Email.eq(&email))
+        .one(state.db.read())
+        .await?
+    {
+        let mut active: users::ActiveModel = user.clone().into();
+        active.role = Set(ROLE_ADMIN.into());
+        active.is_active = Set(true);
+        active.updated_at = Set(now);
+        active.update(state.db.write()).await?;
+        return Ok((user.id, false));
+    }
+    password::check_strength("password", &password_plain, &[&email, full_name])
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let hash = password::hash(password_plain).await?;
+    let txn = state.db.write().begin().await?;
+    let id = Uuid::now_v7();
+    users::ActiveModel {
+        id: Set(id),
+        email: Set(email),
+        password_hash: Set(Some(hash)),
+        full_name: Set(full_name.to_string()),
+        role: Set(ROLE_ADMIN.into()),
+        is_active: Set(true),
+        email_verified: Set(true),
+        google_id: Set(None),
+        last_login_at: NotSet,
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    create_profile(&txn, id, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    txn.commit().await?;
+    Ok((id, true))
+}
+
+fn describe(err: &AppError) -> String {
+    match err {
+        AppError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,83 @@
+//! The router tree: every area's routes under `/api/v1`, the docs, probes and metrics, and
+//! the layers every request passes through.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::http::openapi::ApiDoc;
+use crate::http::{health, metrics, middleware};
+use crate::state::AppState;
+
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Every area's routes, with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(crate::accounts::routes::routes())
+}
+
+/// The OpenAPI document as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .nest(API_PREFIX, api())
+        .into_openapi()
+}
+
+pub fn build(state: AppState) -> Router {
+    let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(API_PREFIX, api())
+        .split_for_parts();
+    let mut api_router = api_router;
+    for layer in middleware::api_headers() {
+        api_router = api_router.layer(layer);
+    }
+
+    let request_id = HeaderName::from_static("x-request-id");
+    let mut router = Router::new()
+        .merge(api_router)
+        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .fallback(middleware::route_not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed);
+    for layer in middleware::security_headers() {
+        router = router.layer(layer);
+    }
+    router
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::from_fn(metrics::track))
+                .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .layer(middleware::cors(&state.config))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(state.config.request_timeout_secs),
+                )),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,294 @@
+//! Configuration: `STUDIUM_*` environment variables over an optional TOML file over defaults,
+//! validated once at start so that every bad value is reported, each in one clear line.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything the server reads from its environment. Field names are the lower-cased
+/// environment variable names without the `STUDIUM_` prefix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: String,
+    pub jwt_secret: Option<String>,
+    pub storage_url: String,
+    /// Public base URL of the web app, used in the links of emails.
+    pub public_url: String,
+    pub ai_base_url: Option<String>,
+    pub ai_api_key: Option<String>,
+    pub ai_chat_model: String,
+    pub ai_embedding_model: String,
+    pub google_client_id: Option<String>,
+    pub google_jwks_url: String,
+    /// The least time between two JWKS downloads caused by an unknown key id.
+    pub google_jwks_min_refresh_secs: u64,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub payments_webhook_secret: Option<String>,
+    /// Comma-separated origins allowed by CORS; empty means no cross-origin access, `*` any.
+    pub cors_origins: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_days: i64,
+    pub email_token_ttl_hours: i64,
+    pub log_format: String,
+    /// Seed demo content on the first start of an empty database.
+    pub seed_demo: bool,
+    pub db_max_connections: u32,
+    /// Length of every rate-limit window, in seconds.
+    pub rate_limit_window_secs: i64,
+    pub rate_limit_login_per_ip: i64,
+    pub rate_limit_login_per_account: i64,
+    pub rate_limit_register_per_ip: i64,
+    pub rate_limit_refresh_per_ip: i64,
+    pub rate_limit_password_reset_per_ip: i64,
+    pub rate_limit_password_reset_per_account: i64,
+    pub rate_limit_verify_resend_per_account: i64,
+    /// Trust the first address of `X-Forwarded-For` as the client (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://studium.db".into(),
+            bind: "127.0.0.1:8080".into(),
+            jwt_secret: None,
+            storage_url: "data/uploads".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            ai_base_url: None,
+            ai_api_key: None,
+            ai_chat_model: "gpt-4o-mini".into(),
+            ai_embedding_model: "text-embedding-3-small".into(),
+            google_client_id: None,
+            google_jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+            google_jwks_min_refresh_secs: 10,
+            smtp_url: None,
+            mail_from: "Studium <no-reply@studium.local>".into(),
+            payments_webhook_secret: None,
+            cors_origins: String::new(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            email_token_ttl_hours: 24,
+            log_format: "text".into(),
+            seed_demo: true,
+            db_max_connections: 16,
+            rate_limit_window_secs: 15 * 60,
+            rate_limit_login_per_ip: 50,
+            rate_limit_login_per_account: 10,
+            rate_limit_register_per_ip: 20,
+            rate_limit_refresh_per_ip: 120,
+            rate_limit_password_reset_per_ip: 20,
+            rate_limit_password_reset_per_account: 5,
+            rate_limit_verify_resend_per_account: 5,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// A configuration that could not be used, with one line per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Defaults, then the TOML file (when given), then `STUDIUM_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(vec![format!(
+                    "config file {} does not exist",
+                    path.display()
+                )]));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Variables the binary itself reads (not configuration) are left out.
+        figment = figment.merge(
+            Env::prefixed("STUDIUM_")
+                .ignore(&["config", "admin_password", "test_pg_url"])
+                .lowercase(true),
+        );
+        let config: Config = figment.extract().map_err(|e| {
+            ConfigError(
+                e.into_iter()
+                    .map(|err| {
+                        let key = err
+                            .path
+                            .first()
+                            .map(|k| format!("STUDIUM_{}: ", k.to_uppercase()))
+                            .unwrap_or_default();
+                        format!("{key}{}", err.kind)
+                    })
+                    .collect(),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value, collecting all problems rather than stopping at the first.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            errors.push(format!(
+                "STUDIUM_DATABASE_URL: must start with sqlite:, postgres:// or postgresql://, got {:?}",
+                self.database_url
+            ));
+        }
+        if self.bind.parse::<SocketAddr>().is_err() {
+            errors.push(format!(
+                "STUDIUM_BIND: must be an address and port such as 127.0.0.1:8080, got {:?}",
+                self.bind
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.len() < 32
+        {
+            errors.push("STUDIUM_JWT_SECRET: must be at least 32 characters long".into());
+        }
+        for (name, value) in [
+            ("STUDIUM_PUBLIC_URL", Some(&self.public_url)),
+            ("STUDIUM_GOOGLE_JWKS_URL", Some(&self.google_jwks_url)),
+            ("STUDIUM_AI_BASE_URL", self.ai_base_url.as_ref()),
+        ] {
+            if let Some(v) = value
+                && reqwest::Url::parse(v).is_err()
+            {
+                errors.push(format!("{name}: not a valid URL: {v:?}"));
+            }
+        }
+        if let Some(smtp) = &self.smtp_url
+            && !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://"))
+        {
+            errors.push(format!(
+                "STUDIUM_SMTP_URL: must start with smtp:// or smtps://, got {smtp:?}"
+            ));
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            errors.push(format!(
+                "STUDIUM_MAIL_FROM: not a valid mailbox: {:?}",
+                self.mail_from
+            ));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            errors.push(format!(
+                "STUDIUM_LOG_FORMAT: must be text or json, got {:?}",
+                self.log_format
+            ));
+        }
+        let positive = [
+            ("STUDIUM_BODY_LIMIT_BYTES", self.body_limit_bytes as i64),
+            (
+                "STUDIUM_REQUEST_TIMEOUT_SECS",
+                self.request_timeout_secs as i64,
+            ),
+            ("STUDIUM_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs),
+            (
+                "STUDIUM_REFRESH_TOKEN_TTL_DAYS",
+                self.refresh_token_ttl_days,
+            ),
+            ("STUDIUM_EMAIL_TOKEN_TTL_HOURS", self.email_token_ttl_hours),
+            ("STUDIUM_DB_MAX_CONNECTIONS", self.db_max_connections as i64),
+            (
+                "STUDIUM_RATE_LIMIT_WINDOW_SECS",
+                self.rate_limit_window_secs,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_LOGIN_PER_IP",
+                self.rate_limit_login_per_ip,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_LOGIN_PER_ACCOUNT",
+                self.rate_limit_login_per_account,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_REGISTER_PER_IP",
+                self.rate_limit_register_per_ip,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_REFRESH_PER_IP",
+                self.rate_limit_refresh_per_ip,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_PASSWORD_RESET_PER_IP",
+                self.rate_limit_password_reset_per_ip,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_PASSWORD_RESET_PER_ACCOUNT",
+                self.rate_limit_password_reset_per_account,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_VERIFY_RESEND_PER_ACCOUNT",
+                self.rate_limit_verify_resend_per_account,
+            ),
+        ];
+        for (name, value) in positive {
+            if value <= 0 {
+                errors.push(format!("{name}: must be greater than zero, got {value}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+
+    pub fn bind_addr(&self) -> SocketAddr {
+        // Validated in `validate`.
+        self.bind
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn cors_origin_list(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let config = Config {
+            bind: "nowhere".into(),
+            database_url: "mysql://x".into(),
+            log_format: "xml".into(),
+            rate_limit_login_per_ip: 0,
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+        assert!(err.to_string().contains("STUDIUM_BIND"));
+        assert!(err.to_string().contains("STUDIUM_RATE_LIMIT_LOGIN_PER_IP"));
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+}

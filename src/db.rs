@@ -1,0 +1,104 @@
+//! Connecting to SQLite or PostgreSQL, and the few places where the two differ.
+//!
+//! SQLite serialises writers. So that parallel requests wait their turn instead of failing with
+//! "database is locked", every write transaction goes through `Db::write`, which on SQLite is a
+//! pool of exactly one connection; reads use a pool of several. On PostgreSQL both are the same pool.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, SqlErr,
+};
+
+use crate::config::Config;
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    read: DatabaseConnection,
+    write: DatabaseConnection,
+}
+
+impl Db {
+    pub async fn connect(config: &Config) -> Result<Self, DbErr> {
+        Self::connect_url(&config.database_url, config.db_max_connections).await
+    }
+
+    pub async fn connect_url(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+        if url.starts_with("sqlite:") {
+            let read = Database::connect(sqlite_options(url, max_connections)).await?;
+            let write = Database::connect(sqlite_options(url, 1)).await?;
+            Ok(Self { read, write })
+        } else {
+            let mut opts = ConnectOptions::new(url);
+            opts.max_connections(max_connections)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .sqlx_logging(false);
+            let conn = Database::connect(opts).await?;
+            Ok(Self {
+                read: conn.clone(),
+                write: conn,
+            })
+        }
+    }
+
+    /// For queries that only read.
+    pub fn read(&self) -> &DatabaseConnection {
+        &self.read
+    }
+
+    /// For every statement or transaction that writes.
+    pub fn write(&self) -> &DatabaseConnection {
+        &self.write
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.read.get_database_backend()
+    }
+
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        let _ = self.write.close().await;
+    }
+}
+
+fn sqlite_options(url: &str, max_connections: u32) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    opts
+}
+
+/// True when `err` is a unique violation of the named constraint. PostgreSQL reports the
+/// constraint's name; SQLite reports the columns (`table.col, table.col`), so both are given.
+pub fn is_unique_violation(err: &DbErr, constraint: &str, sqlite_columns: &str) -> bool {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(msg)) => {
+            msg.contains(constraint) || msg.contains(sqlite_columns)
+        }
+        _ => false,
+    }
+}
+
+/// True for a unique violation of any kind.
+pub fn is_any_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// True when the database could not be reached at all (as opposed to a failed statement).
+pub fn is_unavailable(err: &DbErr) -> bool {
+    matches!(
+        err,
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(RuntimeErr::SqlxError(_))
+    )
+}

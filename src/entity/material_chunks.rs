@@ -1,0 +1,40 @@
+//! `material_chunks`: an extracted chunk of a material, with its embedding.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
+#[sea_orm(table_name = "material_chunks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub material_id: Uuid,
+    pub chunk_index: i32,
+    #[sea_orm(column_type = "Text")]
+    pub content: String,
+    pub token_count: i32,
+    #[sea_orm(column_type = "Blob")]
+    pub embedding_vector: Option<Vec<u8>>,
+    pub embedding_model: Option<String>,
+    pub embedding_dim: Option<i32>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::materials::Entity",
+        from = "Column::MaterialId",
+        to = "super::materials::Column::Id",
+        on_update = "NoAction",
+        on_delete = "Cascade"
+    )]
+    Materials,
+}
+
+impl Related<super::materials::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Materials.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

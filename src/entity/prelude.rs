@@ -1,0 +1,34 @@
+//! The entities under their table names: `Users` for `users::Entity`, and so on.
+
+pub use super::achievements::Entity as Achievements;
+pub use super::ai_usage_logs::Entity as AiUsageLogs;
+pub use super::auth_sessions::Entity as AuthSessions;
+pub use super::doubt_messages::Entity as DoubtMessages;
+pub use super::doubt_sessions::Entity as DoubtSessions;
+pub use super::email_tokens::Entity as EmailTokens;
+pub use super::friends::Entity as Friends;
+pub use super::jobs::Entity as Jobs;
+pub use super::leaderboard_cache::Entity as LeaderboardCache;
+pub use super::lesson_progress::Entity as LessonProgress;
+pub use super::lessons::Entity as Lessons;
+pub use super::material_chunks::Entity as MaterialChunks;
+pub use super::materials::Entity as Materials;
+pub use super::payments::Entity as Payments;
+pub use super::processed_webhook_events::Entity as ProcessedWebhookEvents;
+pub use super::quiz_attempts::Entity as QuizAttempts;
+pub use super::quiz_questions::Entity as QuizQuestions;
+pub use super::quizzes::Entity as Quizzes;
+pub use super::rate_limit_buckets::Entity as RateLimitBuckets;
+pub use super::refresh_tokens::Entity as RefreshTokens;
+pub use super::server_settings::Entity as ServerSettings;
+pub use super::study_sessions::Entity as StudySessions;
+pub use super::subjects::Entity as Subjects;
+pub use super::subscriptions::Entity as Subscriptions;
+pub use super::topic_progress::Entity as TopicProgress;
+pub use super::topics::Entity as Topics;
+pub use super::user_achievements::Entity as UserAchievements;
+pub use super::user_profiles::Entity as UserProfiles;
+pub use super::user_recommendations::Entity as UserRecommendations;
+pub use super::user_streaks::Entity as UserStreaks;
+pub use super::users::Entity as Users;
+pub use super::xp_logs::Entity as XpLogs;

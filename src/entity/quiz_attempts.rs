@@ -1,0 +1,54 @@
+//! `quiz_attempts`: a user's submitted attempt at a quiz.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
+#[sea_orm(table_name = "quiz_attempts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub quiz_id: Uuid,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub answers: Json,
+    pub score: i32,
+    pub correct_count: i32,
+    pub total_questions: i32,
+    pub xp_awarded: i32,
+    pub started_at: Option<DateTimeUtc>,
+    pub completed_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::UserId",
+        to = "super::users::Column::Id",
+        on_update = "NoAction",
+        on_delete = "Cascade"
+    )]
+    Users,
+    #[sea_orm(
+        belongs_to = "super::quizzes::Entity",
+        from = "Column::QuizId",
+        to = "super::quizzes::Column::Id",
+        on_update = "NoAction",
+        on_delete = "Cascade"
+    )]
+    Quizzes,
+}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Users.def()
+    }
+}
+
+impl Related<super::quizzes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Quizzes.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,41 @@
+//! `quiz_questions`: a question of a quiz.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
+#[sea_orm(table_name = "quiz_questions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub quiz_id: Uuid,
+    #[sea_orm(column_type = "Text")]
+    pub question_text: String,
+    pub question_type: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub options: Json,
+    #[sea_orm(column_type = "Text")]
+    pub correct_answer: String,
+    #[sea_orm(column_type = "Text")]
+    pub explanation: Option<String>,
+    pub order_index: i32,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::quizzes::Entity",
+        from = "Column::QuizId",
+        to = "super::quizzes::Column::Id",
+        on_update = "NoAction",
+        on_delete = "Cascade"
+    )]
+    Quizzes,
+}
+
+impl Related<super::quizzes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Quizzes.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

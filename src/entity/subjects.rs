@@ -1,0 +1,41 @@
+//! `subjects`: a subject of the catalogue.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
+#[sea_orm(table_name = "subjects")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub name: String,
+    #[sea_orm(column_type = "Text")]
+    pub description: Option<String>,
+    pub icon: Option<String>,
+    pub color: Option<String>,
+    pub order_index: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::topics::Entity")]
+    Topics,
+    #[sea_orm(has_many = "super::study_sessions::Entity")]
+    StudySessions,
+}
+
+impl Related<super::topics::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Topics.def()
+    }
+}
+
+impl Related<super::study_sessions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::StudySessions.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

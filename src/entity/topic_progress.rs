@@ -1,0 +1,51 @@
+//! `topic_progress`: a user's mastery of one topic.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "topic_progress")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub topic_id: Uuid,
+    pub mastery_score: f64,
+    pub lessons_completed: i32,
+    pub quizzes_taken: i32,
+    pub last_practiced_at: Option<DateTimeUtc>,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::UserId",
+        to = "super::users::Column::Id",
+        on_update = "NoAction",
+        on_delete = "Cascade"
+    )]
+    Users,
+    #[sea_orm(
+        belongs_to = "super::topics::Entity",
+        from = "Column::TopicId",
+        to = "super::topics::Column::Id",
+        on_update = "NoAction",
+        on_delete = "Cascade"
+    )]
+    Topics,
+}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Users.def()
+    }
+}
+
+impl Related<super::topics::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Topics.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

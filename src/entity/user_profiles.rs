@@ -1,0 +1,45 @@
+//! `user_profiles`: a user's profile and preferences (one per user).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
+#[sea_orm(table_name = "user_profiles")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub user_id: Uuid,
+    pub avatar_url: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub bio: Option<String>,
+    pub grade_level: Option<String>,
+    pub school: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub learning_goals: Option<String>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub preferred_subjects: Option<Json>,
+    pub daily_goal_minutes: i32,
+    pub timezone: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::UserId",
+        to = "super::users::Column::Id",
+        on_update = "NoAction",
+        on_delete = "Cascade"
+    )]
+    Users,
+}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Users.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

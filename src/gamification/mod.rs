@@ -1,0 +1,3 @@
+//! XP, levels and achievements (SPEC §3 XP, Achievements).
+
+pub mod xp;

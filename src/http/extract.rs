@@ -1,0 +1,279 @@
+//! Extractors that parse at the edge: validated JSON and query strings whose failures are
+//! problem documents, the signed-in user, the admin guard, the client's address, pagination.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::accounts::service::authenticate;
+use crate::http::error::{AppError, FieldError};
+use crate::state::AppState;
+
+/// Turns garde's report into field errors.
+pub fn validation_errors(report: garde::Report) -> AppError {
+    AppError::Validation(
+        report
+            .iter()
+            .map(|(path, err)| {
+                let field = path.to_string();
+                FieldError::new(
+                    if field.is_empty() {
+                        "body".into()
+                    } else {
+                        field
+                    },
+                    err.message().to_string(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Deserializes `T` from JSON, reporting where a value of the wrong type sits.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => AppError::Validation(vec![FieldError::new(
+                if path == "." {
+                    "body".to_string()
+                } else {
+                    path
+                },
+                strip_position(&inner.to_string()),
+            )]),
+            _ => AppError::BadRequest(format!("the body is not valid JSON: {inner}")),
+        }
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// A JSON body, deserialized (unknown fields are rejected by the types) and validated with garde.
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + garde::Validate,
+    T::Context: Default,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType(
+                "expected a body with Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status().as_u16() {
+                413 => AppError::PayloadTooLarge,
+                _ => AppError::BadRequest(rejection.body_text()),
+            }
+        })?;
+        let value: T = parse_json(&bytes)?;
+        value.validate().map_err(validation_errors)?;
+        Ok(AppJson(value))
+    }
+}
+
+/// A query string, deserialized and validated; failures are problem documents.
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + garde::Validate,
+    T::Context: Default,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) = axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map_err(|e| {
+                let text = e.body_text();
+                let msg = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                AppError::invalid("query", msg)
+            })?;
+        value.validate().map_err(validation_errors)?;
+        Ok(AppQuery(value))
+    }
+}
+
+/// The signed-in user, from a valid, unrevoked access token of an active account.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub role: String,
+}
+
+impl CurrentUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == crate::accounts::ROLE_ADMIN
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<CurrentUser>() {
+            return Ok(user.clone());
+        }
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AppError::Unauthorized("a bearer access token is required"))?;
+        let user = authenticate(state, token).await?;
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+/// A signed-in admin; students get 403.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if !user.is_admin() {
+            return Err(AppError::Forbidden("this action needs the admin role"));
+        }
+        Ok(AdminUser(user))
+    }
+}
+
+/// The client's IP address: the socket peer, or the first `X-Forwarded-For` hop when
+/// `STUDIUM_TRUST_FORWARDED_FOR` says a proxy of ours sets it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.config.trust_forwarded_for
+            && let Some(ip) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        {
+            return Ok(ClientIp(ip));
+        }
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        Ok(ClientIp(ip))
+    }
+}
+
+/// `?limit=&cursor=` of every list (SPEC §4: default 20, at most 100, keyset cursor).
+#[derive(Debug, Deserialize, garde::Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// How many items, 1 to 100 (default 20).
+    #[garde(range(min = 1, max = 100))]
+    pub limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    #[garde(skip)]
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+
+impl PageParams {
+    pub fn limit(&self) -> u64 {
+        self.limit.unwrap_or(DEFAULT_PAGE_SIZE)
+    }
+
+    /// The id the previous page ended at; lists are ordered by UUID v7 ids (time order).
+    pub fn after_id(&self) -> Result<Option<Uuid>, AppError> {
+        match &self.cursor {
+            None => Ok(None),
+            Some(c) => decode_cursor(c)
+                .map(Some)
+                .ok_or_else(|| AppError::invalid("cursor", "not a cursor this server issued")),
+        }
+    }
+}
+
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+/// Path parameters; a malformed one (say, not a UUID) is a 400 problem document.
+pub struct AppPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| AppPath(p.0))
+            .map_err(|e| AppError::BadRequest(e.body_text()))
+    }
+}

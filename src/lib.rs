@@ -1,0 +1,17 @@
+//! Studium: the backend of an AI study companion. `app::build` gives the router that the
+//! binary serves and the tests drive.
+
+pub mod accounts;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod entity;
+pub mod gamification;
+pub mod http;
+pub mod mail;
+pub mod ratelimit;
+pub mod server;
+pub mod state;
+pub mod study;
+pub mod telemetry;

@@ -1,0 +1,3 @@
+//! Study sessions, streaks and study statistics (SPEC §3 Study sessions, Streaks).
+
+pub mod streaks;

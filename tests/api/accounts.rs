@@ -1,0 +1,771 @@
+//! Accounts and auth through HTTP (SPEC §3 Accounts, §4 auth/me/admin).
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::support::*;
+use crate::{backend_test, db_test};
+
+db_test!(register_then_login_refresh_and_read_me, |app| {
+    let email = app.unique_email("Mixed.Case");
+    let res = app.register_as(&email, PASSWORD, "Grace Hopper").await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    assert_eq!(res.body["user"]["email"], email.to_lowercase());
+    assert_eq!(res.body["user"]["role"], "student");
+    assert_eq!(res.body["token_type"], "Bearer");
+    assert_eq!(res.body["expires_in"], 900);
+    assert!(res.body["user"].get("password_hash").is_none());
+
+    // The email is case-insensitive.
+    let login = app.login(&email.to_uppercase(), PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let user = user_from(&login, &email);
+
+    let me = app.get("/me", Some(&user.access)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["user"]["full_name"], "Grace Hopper");
+    assert_eq!(me.body["profile"]["timezone"], "UTC");
+    assert_eq!(me.body["total_xp"], 0);
+    assert_eq!(me.body["level"], 1);
+    assert_eq!(me.body["current_streak"], 0);
+    assert!(me.text.find("password").is_none());
+
+    let refreshed = app
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": user.refresh}),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    assert_ne!(refreshed.body["refresh_token"], user.refresh.as_str());
+    let new_access = refreshed.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/me", Some(new_access)).await.status,
+        StatusCode::OK
+    );
+});
+
+db_test!(registering_an_email_twice_is_a_conflict, |app| {
+    let email = app.unique_email("twice");
+    assert_eq!(
+        app.register_as(&email, PASSWORD, "A").await.status,
+        StatusCode::CREATED
+    );
+    let again = app.register_as(&email.to_uppercase(), PASSWORD, "B").await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.problem_slug(), "email-taken");
+});
+
+db_test!(common_and_short_passwords_are_refused_with_422, |app| {
+    for bad in ["password123", "qwertyuiop", "iloveyou1", "short1"] {
+        let res = app
+            .register_as(&app.unique_email("weak"), bad, "Weak")
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            res.text
+        );
+        assert!(res.is_problem());
+        assert_eq!(res.body["errors"][0]["field"], "password", "{}", res.text);
+    }
+    let too_long = "x".repeat(129);
+    let res = app
+        .register_as(&app.unique_email("long"), &too_long, "Long")
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+});
+
+db_test!(invalid_fields_are_listed_one_by_one, |app| {
+    let res = app
+        .post(
+            "/auth/register",
+            None,
+            json!({"email": "not-an-email", "password": PASSWORD, "full_name": "  "}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.problem_slug(), "validation-failed");
+    let fields: Vec<&str> = res.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"email") && fields.contains(&"full_name"),
+        "{fields:?}"
+    );
+});
+
+db_test!(unknown_email_and_wrong_password_answer_alike, |app| {
+    let user = app.student().await;
+    let wrong = app.login(&user.email, "not-the-right-password-7").await;
+    let unknown = app
+        .login(&app.unique_email("nobody"), "not-the-right-password-7")
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.problem_slug(), "invalid-credentials");
+});
+
+db_test!(refresh_token_reuse_revokes_the_whole_family, |app| {
+    let user = app.student().await;
+    let first = app
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": user.refresh}),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let second_refresh = first.body["refresh_token"].as_str().unwrap().to_string();
+    let second_access = first.body["access_token"].as_str().unwrap().to_string();
+
+    // The first token again: theft is assumed and the family ends.
+    let replay = app
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": user.refresh}),
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    let after = app
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": second_refresh}),
+        )
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text);
+    assert_eq!(
+        app.get("/me", Some(&second_access)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Another sign-in of the same user is untouched.
+    let other = app.login(&user.email, PASSWORD).await;
+    assert_eq!(other.status, StatusCode::OK);
+    let token = other.body["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/me", Some(token)).await.status, StatusCode::OK);
+});
+
+db_test!(
+    concurrent_refreshes_with_one_token_succeed_at_most_once,
+    |app| {
+        let user = app.student().await;
+        let attempts = (0..8).map(|_| {
+            let app = app.clone();
+            let token = user.refresh.clone();
+            async move {
+                app.post("/auth/refresh", None, json!({"refresh_token": token}))
+                    .await
+                    .status
+            }
+        });
+        let statuses = futures::future::join_all(attempts).await;
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert!(ok <= 1, "{statuses:?}");
+        assert!(
+            statuses
+                .iter()
+                .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED)
+        );
+    }
+);
+
+db_test!(logout_ends_the_access_token_at_once, |app| {
+    let user = app.student().await;
+    assert_eq!(
+        app.get("/me", Some(&user.access)).await.status,
+        StatusCode::OK
+    );
+    let res = app
+        .post("/auth/logout", Some(&user.access), json!({}))
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    let me = app.get("/me", Some(&user.access)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    assert!(me.is_problem());
+    let refresh = app
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": user.refresh}),
+        )
+        .await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
+});
+
+db_test!(password_change_ends_every_session, |app| {
+    let user = app.student().await;
+    let other_device = user_from(&app.login(&user.email, PASSWORD).await, &user.email);
+    let new_password = "a-much-better-passphrase-99";
+
+    let wrong = app
+        .post(
+            "/auth/password",
+            Some(&user.access),
+            json!({"current_password": "not-it-at-all-123", "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let res = app
+        .post(
+            "/auth/password",
+            Some(&user.access),
+            json!({"current_password": PASSWORD, "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    for token in [&user.access, &other_device.access] {
+        assert_eq!(
+            app.get("/me", Some(token)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let refresh = app
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": other_device.refresh}),
+        )
+        .await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login(&user.email, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&user.email, new_password).await.status,
+        StatusCode::OK
+    );
+});
+
+db_test!(expired_access_tokens_are_refused, |app| {
+    let user = app.student().await;
+    app.clock.advance(chrono::Duration::minutes(16));
+    let res = app.get("/me", Some(&user.access)).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    // The refresh token still works and gives a fresh access token.
+    let refreshed = app
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": user.refresh}),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+});
+
+db_test!(tampered_and_missing_tokens_are_401_problems, |app| {
+    let user = app.student().await;
+    let mut tampered = user.access.clone();
+    tampered.pop();
+    tampered.push('A');
+    for token in [Some(tampered.as_str()), Some("garbage"), None] {
+        let res = app.get("/me", token).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        assert!(res.is_problem());
+        assert_eq!(res.headers["www-authenticate"], "Bearer");
+    }
+});
+
+db_test!(profile_updates_validate_the_time_zone, |app| {
+    let user = app.student().await;
+    let bad = app
+        .patch(
+            "/me/profile",
+            Some(&user.access),
+            json!({"timezone": "Mars/Olympus"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["errors"][0]["field"], "timezone");
+
+    let ok = app
+        .patch(
+            "/me/profile",
+            Some(&user.access),
+            json!({"timezone": "Asia/Kolkata", "full_name": "Ada L.", "daily_goal_minutes": 45,
+                   "preferred_subjects": ["Algebra"]}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(ok.body["profile"]["timezone"], "Asia/Kolkata");
+    assert_eq!(ok.body["profile"]["daily_goal_minutes"], 45);
+    assert_eq!(ok.body["user"]["full_name"], "Ada L.");
+    let me = app.get("/me", Some(&user.access)).await;
+    assert_eq!(me.body["profile"]["preferred_subjects"][0], "Algebra");
+
+    let unknown = app
+        .patch("/me/profile", Some(&user.access), json!({"is_admin": true}))
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.text
+    );
+});
+
+db_test!(deleting_the_account_removes_it, |app| {
+    let user = app.student().await;
+    let res = app.delete("/me", Some(&user.access)).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/me", Some(&user.access)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&user.email, PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The address is free again.
+    let again = app.register_as(&user.email, PASSWORD, "Back").await;
+    assert_eq!(again.status, StatusCode::CREATED);
+});
+
+db_test!(students_are_kept_out_of_admin_endpoints, |app| {
+    let student = app.student().await;
+    let res = app.get("/admin/users", Some(&student.access)).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert!(res.is_problem());
+    let res = app
+        .patch(
+            &format!("/admin/users/{}", student.id),
+            Some(&student.access),
+            json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+});
+
+db_test!(admins_list_search_and_deactivate_users, |app| {
+    let admin = app.admin().await;
+    let student = app.student().await;
+    let list = app.get("/admin/users?limit=1", Some(&admin.access)).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    let cursor = list.body["next_cursor"].as_str().expect("a second page");
+    let page2 = app
+        .get(
+            &format!("/admin/users?limit=1&cursor={cursor}"),
+            Some(&admin.access),
+        )
+        .await;
+    assert_eq!(page2.body["items"].as_array().unwrap().len(), 1);
+    assert_ne!(page2.body["items"][0]["id"], list.body["items"][0]["id"]);
+
+    let prefix = student.email.split('@').next().unwrap();
+    let found = app
+        .get(&format!("/admin/users?q={prefix}"), Some(&admin.access))
+        .await;
+    assert_eq!(
+        found.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        found.text
+    );
+    assert_eq!(found.body["items"][0]["id"], student.id.as_str());
+
+    let bad_limit = app
+        .get("/admin/users?limit=1000", Some(&admin.access))
+        .await;
+    assert_eq!(bad_limit.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Deactivation locks the live token out and refuses sign-in.
+    let res = app
+        .patch(
+            &format!("/admin/users/{}", student.id),
+            Some(&admin.access),
+            json!({"is_active": false}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    assert_eq!(res.body["is_active"], false);
+    assert_eq!(
+        app.get("/me", Some(&student.access)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&student.email, PASSWORD).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let missing = app
+        .patch(
+            &format!("/admin/users/{}", uuid::Uuid::now_v7()),
+            Some(&admin.access),
+            json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let bad_role = app
+        .patch(
+            &format!("/admin/users/{}", student.id),
+            Some(&admin.access),
+            json!({"role": "root"}),
+        )
+        .await;
+    assert_eq!(bad_role.status, StatusCode::UNPROCESSABLE_ENTITY);
+});
+
+db_test!(
+    login_is_rate_limited_per_account_with_retry_after,
+    config = |c| {
+        c.rate_limit_login_per_account = 3;
+    },
+    |app| {
+        let user = app.student().await;
+        for _ in 0..3 {
+            let res = app.login(&user.email, "wrong-password-again-1").await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        }
+        let limited = app.login(&user.email, PASSWORD).await;
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limited.problem_slug(), "rate-limited");
+        let retry: u64 = limited.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&retry), "{retry}");
+        // A new window lets the user in again.
+        app.clock.advance(chrono::Duration::seconds(retry as i64));
+        assert_eq!(
+            app.login(&user.email, PASSWORD).await.status,
+            StatusCode::OK
+        );
+    }
+);
+
+db_test!(
+    register_is_rate_limited_per_ip,
+    config = |c| {
+        c.rate_limit_register_per_ip = 2;
+    },
+    |app| {
+        for _ in 0..2 {
+            assert_eq!(
+                app.register_as(&app.unique_email("rl"), PASSWORD, "R")
+                    .await
+                    .status,
+                StatusCode::CREATED
+            );
+        }
+        let res = app
+            .register_as(&app.unique_email("rl"), PASSWORD, "R")
+            .await;
+        assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.headers.contains_key("retry-after"));
+    }
+);
+
+db_test!(
+    refresh_and_password_reset_are_rate_limited,
+    config = |c| {
+        c.rate_limit_refresh_per_ip = 2;
+        c.rate_limit_password_reset_per_account = 2;
+    },
+    |app| {
+        for _ in 0..2 {
+            let res = app
+                .post("/auth/refresh", None, json!({"refresh_token": "nope"}))
+                .await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        }
+        let res = app
+            .post("/auth/refresh", None, json!({"refresh_token": "nope"}))
+            .await;
+        assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+
+        let email = app.unique_email("reset");
+        for _ in 0..2 {
+            let res = app
+                .post("/auth/password-reset", None, json!({"email": email}))
+                .await;
+            assert_eq!(res.status, StatusCode::ACCEPTED);
+        }
+        let res = app
+            .post("/auth/password-reset", None, json!({"email": email}))
+            .await;
+        assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.headers.contains_key("retry-after"));
+    }
+);
+
+/// Rate-limit counters live in the database: a second instance over the same database sees them.
+async fn rate_limits_hold_across_instances(backend: Backend) {
+    run(
+        backend,
+        |c| c.rate_limit_login_per_account = 2,
+        |app| async move {
+            let user = app.student().await;
+            let second = studium::state::AppState::with_db(
+                (*app.state.config).clone(),
+                app.clock.clone(),
+                app.state.db.clone(),
+            )
+            .await
+            .unwrap();
+            // Two failures on the first instance, then the second instance refuses.
+            for _ in 0..2 {
+                assert_eq!(
+                    app.login(&user.email, "wrong-password-again-1")
+                        .await
+                        .status,
+                    StatusCode::UNAUTHORIZED
+                );
+            }
+            let err = studium::ratelimit::hit(
+                &second.db,
+                &format!(
+                    "login:account:{}",
+                    studium::accounts::tokens::hash_token(&user.email)
+                ),
+                second.config.rate_limit_login_per_account,
+                second.config.rate_limit_window_secs,
+                second.clock.now(),
+            )
+            .await;
+            assert!(matches!(
+                err,
+                Err(studium::http::error::AppError::RateLimited { .. })
+            ));
+        },
+    )
+    .await;
+}
+backend_test!(
+    rate_limit_counters_are_shared,
+    rate_limits_hold_across_instances
+);
+
+async fn email_verification_and_password_reset_by_email(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let user = app.student().await;
+            let me = app.get("/me", Some(&user.access)).await;
+            assert_eq!(me.body["user"]["email_verified"], false);
+
+            let mail = sink.wait_for(&user.email, "Confirm your email").await;
+            let token = token_in(&mail);
+            let res = app
+                .post("/auth/verify-email", None, json!({"token": token}))
+                .await;
+            assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+            let me = app.get("/me", Some(&user.access)).await;
+            assert_eq!(me.body["user"]["email_verified"], true);
+            // Single use.
+            let again = app
+                .post("/auth/verify-email", None, json!({"token": token}))
+                .await;
+            assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+            let resend = app
+                .post("/auth/verify-email/resend", Some(&user.access), json!({}))
+                .await;
+            assert_eq!(resend.status, StatusCode::CONFLICT);
+
+            // Reset: same answer for a registered and an unknown address; mail only to the first.
+            let known = app
+                .post("/auth/password-reset", None, json!({"email": user.email}))
+                .await;
+            let nobody = app.unique_email("nobody");
+            let unknown = app
+                .post("/auth/password-reset", None, json!({"email": nobody}))
+                .await;
+            assert_eq!(known.status, StatusCode::ACCEPTED);
+            assert_eq!(known.status, unknown.status);
+            assert_eq!(known.body, unknown.body);
+            let mail = sink
+                .wait_for(&user.email, "Reset your Studium password")
+                .await;
+            let token = token_in(&mail);
+            assert_eq!(sink.count_to(&nobody), 0);
+
+            let weak = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": token, "new_password": "password1"}),
+                )
+                .await;
+            assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+            let new_password = "reset-to-something-strong-77";
+            let res = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": token, "new_password": new_password}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+            // The old session is over, the token is spent, the new password works.
+            assert_eq!(
+                app.get("/me", Some(&user.access)).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+            let reuse = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": token, "new_password": "another-strong-one-88"}),
+                )
+                .await;
+            assert_eq!(reuse.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(
+                app.login(&user.email, new_password).await.status,
+                StatusCode::OK
+            );
+        },
+    )
+    .await;
+}
+backend_test!(
+    email_tokens_arrive_by_smtp_and_work_once,
+    email_verification_and_password_reset_by_email
+);
+
+async fn expired_reset_tokens_are_refused(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let user = app.student().await;
+            app.post("/auth/password-reset", None, json!({"email": user.email}))
+                .await;
+            let token = token_in(
+                &sink
+                    .wait_for(&user.email, "Reset your Studium password")
+                    .await,
+            );
+            app.clock.advance(chrono::Duration::hours(25));
+            let res = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": token, "new_password": "too-late-but-strong-55"}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(res.body["errors"][0]["field"], "token");
+        },
+    )
+    .await;
+}
+backend_test!(
+    expired_reset_links_do_not_work,
+    expired_reset_tokens_are_refused
+);
+
+fn google_claims(aud: &str, iss: &str, exp_offset: i64, email: &str) -> serde_json::Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "iss": iss, "aud": aud, "sub": format!("google-{email}"), "email": email,
+        "email_verified": true, "name": "Gia Google", "iat": now, "exp": now + exp_offset,
+    })
+}
+
+async fn google_sign_in_verifies_tokens_against_jwks(backend: Backend) {
+    let (key1, key2) = test_keys();
+    let jwks = JwksServer::start(json!({"keys": [key1.jwk()]})).await;
+    let url = jwks.url.clone();
+    run(
+        backend,
+        move |c| c.google_jwks_url = url,
+        move |app| async move {
+            let aud = "studium-test-client";
+            let iss = "https://accounts.google.com";
+            let email = app.unique_email("gia");
+            let google = |token: String| {
+                let app = app.clone();
+                async move {
+                    app.post("/auth/google", None, json!({"id_token": token}))
+                        .await
+                }
+            };
+
+            let ok = google(key1.sign(&google_claims(aud, iss, 3600, &email))).await;
+            assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+            assert_eq!(ok.body["user"]["email"], email.as_str());
+            assert_eq!(ok.body["user"]["email_verified"], true);
+            let first_id = ok.body["user"]["id"].clone();
+            // The same Google account signs in to the same user.
+            let again = google(key1.sign(&google_claims(aud, iss, 3600, &email))).await;
+            assert_eq!(again.body["user"]["id"], first_id);
+
+            let refused = [
+                (
+                    "wrong audience",
+                    key1.sign(&google_claims("someone-else", iss, 3600, &email)),
+                ),
+                (
+                    "wrong issuer",
+                    key1.sign(&google_claims(aud, "https://evil.example", 3600, &email)),
+                ),
+                (
+                    "expired",
+                    key1.sign(&google_claims(aud, iss, -3600, &email)),
+                ),
+                (
+                    "hs256 with the public key",
+                    key1.sign_hs256_with_public_key(&google_claims(aud, iss, 3600, &email)),
+                ),
+                ("alg none", {
+                    use base64::Engine;
+                    let enc = |v: serde_json::Value| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+                    };
+                    format!(
+                        "{}.{}.",
+                        enc(json!({"alg": "none", "kid": key1.kid})),
+                        enc(google_claims(aud, iss, 3600, &email))
+                    )
+                }),
+                (
+                    "unknown kid",
+                    key2.sign(&google_claims(aud, iss, 3600, &email)),
+                ),
+                ("garbage", "not.a.token".to_string()),
+            ];
+            for (case, token) in refused {
+                let res = google(token).await;
+                assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{case}: {}", res.text);
+                assert!(res.is_problem(), "{case}");
+            }
+
+            // Google rotates in key 2: a token naming it makes the server fetch the set again.
+            let fetches = jwks.hits.load(std::sync::atomic::Ordering::SeqCst);
+            jwks.publish(json!({"keys": [key1.jwk(), key2.jwk()]}));
+            let rotated = google(key2.sign(&google_claims(aud, iss, 3600, &email))).await;
+            assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+            assert!(jwks.hits.load(std::sync::atomic::Ordering::SeqCst) > fetches);
+            // Cached now: no further fetch for a known key.
+            let fetches = jwks.hits.load(std::sync::atomic::Ordering::SeqCst);
+            google(key2.sign(&google_claims(aud, iss, 3600, &email))).await;
+            assert_eq!(jwks.hits.load(std::sync::atomic::Ordering::SeqCst), fetches);
+
+            // A password account with the same verified email is linked, not duplicated.
+            let linked_email = app.unique_email("linked");
+            let reg = app.register_as(&linked_email, PASSWORD, "Lin").await;
+            let linked = google(key1.sign(&google_claims(aud, iss, 3600, &linked_email))).await;
+            assert_eq!(linked.status, StatusCode::OK);
+            assert_eq!(linked.body["user"]["id"], reg.body["user"]["id"]);
+        },
+    )
+    .await;
+}
+backend_test!(google_sign_in, google_sign_in_verifies_tokens_against_jwks);

@@ -1,0 +1,440 @@
+#![allow(dead_code)]
+//! `spawn_app`: the real application on 127.0.0.1:0 over a fresh database — a temporary
+//! SQLite file, or a PostgreSQL database cloned from a migrated template and dropped after
+//! the test — plus one helper per endpoint the tests use.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use migration::{Migrator, MigratorTrait};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use studium::clock::Clock;
+use studium::config::Config;
+use studium::db::Db;
+use studium::state::AppState;
+use tokio::sync::OnceCell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once on SQLite and, when `STUDIUM_TEST_PG_URL` is set, once on
+/// PostgreSQL: `db_test!(name, |app| async move { ... });` makes `name::sqlite` and
+/// `name::postgres`. The body gets a fresh app; the configuration can be adjusted with
+/// `db_test!(name, config = |c| { ... }, |app| ...)`.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, |$app:ident| $body:expr) => {
+        $crate::db_test!($name, config = |_c| {}, |$app| $body);
+    };
+    ($name:ident, config = |$cfg:ident| $configure:block, |$app:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($app: $crate::helpers::TestApp) {
+                $body
+            }
+
+            fn configure($cfg: &mut studium::config::Config) {
+                $configure
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run($crate::helpers::Backend::Sqlite, configure, body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::run($crate::helpers::Backend::Postgres, configure, body).await;
+            }
+        }
+    };
+}
+
+/// Runs `scenario(Backend::Sqlite)` and `scenario(Backend::Postgres)` as two tests, for
+/// scenarios that start their own loopback servers before the app.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+/// Starts the app, runs the body, drops the database whatever the outcome, then reports.
+pub async fn run<C, B, F>(backend: Backend, configure: C, body: B)
+where
+    C: FnOnce(&mut Config),
+    B: FnOnce(TestApp) -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if backend == Backend::Postgres && pg_url().is_none() {
+        eprintln!("STUDIUM_TEST_PG_URL is not set: the PostgreSQL run of this test is skipped");
+        return;
+    }
+    let (app, guard) = spawn_app(backend, configure).await;
+    let outcome = tokio::spawn(body(app)).await;
+    guard.cleanup().await;
+    if let Err(err) = outcome {
+        if err.is_panic() {
+            std::panic::resume_unwind(err.into_panic());
+        }
+        panic!("test task failed: {err}");
+    }
+}
+
+pub fn pg_url() -> Option<String> {
+    std::env::var("STUDIUM_TEST_PG_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('/').to_string())
+}
+
+/// Everything that must be removed after a test.
+pub struct Guard {
+    pg_db: Option<String>,
+    db: Db,
+    _dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Guard {
+    async fn cleanup(self) {
+        self.server.abort();
+        let _ = self.server.await;
+        self.db.close().await;
+        if let (Some(name), Some(url)) = (self.pg_db, pg_url())
+            && let Ok(admin) = Database::connect(format!("{url}/postgres")).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// A migrated PostgreSQL template for this test process; each test clones it, which is far
+/// faster than migrating. Templates of test processes that have ended are dropped first.
+async fn pg_template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let url = pg_url().expect("STUDIUM_TEST_PG_URL");
+            let admin = Database::connect(format!("{url}/postgres"))
+                .await
+                .expect("cannot reach PostgreSQL at STUDIUM_TEST_PG_URL");
+            let rows = admin
+                .query_all_raw(sea_orm::Statement::from_string(
+                    admin.get_database_backend(),
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'studium_tmpl_%'",
+                ))
+                .await
+                .expect("listing databases");
+            for row in rows {
+                let name: String = row.try_get_by_index(0).expect("datname");
+                let pid = name
+                    .trim_start_matches("studium_tmpl_")
+                    .split('_')
+                    .next()
+                    .and_then(|p| p.parse::<u32>().ok());
+                let alive =
+                    pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+                if !alive {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                }
+            }
+            let name = format!(
+                "studium_tmpl_{}_{}",
+                std::process::id(),
+                uuid::Uuid::now_v7().simple()
+            );
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("creating the template database");
+            let db = Database::connect(format!("{url}/{name}"))
+                .await
+                .expect("connecting to the template");
+            Migrator::up(&db, None)
+                .await
+                .expect("migrating the template");
+            db.close().await.expect("closing the template");
+            let _ = admin.close().await;
+            name
+        })
+        .await
+}
+
+pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) -> (TestApp, Guard) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        bind: "127.0.0.1:0".into(),
+        storage_url: dir.path().join("uploads").display().to_string(),
+        jwt_secret: None,
+        seed_demo: false,
+        db_max_connections: 5,
+        google_client_id: Some("studium-test-client".into()),
+        google_jwks_min_refresh_secs: 0,
+        ..Config::default()
+    };
+    let mut pg_db = None;
+    config.database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("studium.db").display()),
+        Backend::Postgres => {
+            let url = pg_url().expect("STUDIUM_TEST_PG_URL");
+            let template = pg_template().await;
+            let name = format!("studium_t_{}", uuid::Uuid::now_v7().simple());
+            let admin = Database::connect(format!("{url}/postgres"))
+                .await
+                .expect("PostgreSQL");
+            admin
+                .execute_unprepared(&format!(
+                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                ))
+                .await
+                .expect("cloning the template");
+            let _ = admin.close().await;
+            pg_db = Some(name.clone());
+            format!("{url}/{name}")
+        }
+    };
+    configure(&mut config);
+    config.validate().expect("test configuration is valid");
+
+    let clock = Clock::manual(Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap());
+    let state = AppState::init(config, clock.clone())
+        .await
+        .expect("starting the app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = studium::app::build(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let app = TestApp {
+        address: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        clock,
+        state: state.clone(),
+        backend,
+        counter: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    };
+    let guard = Guard {
+        pg_db,
+        db: state.db.clone(),
+        _dir: dir,
+        server,
+    };
+    (app, guard)
+}
+
+#[derive(Clone)]
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub state: AppState,
+    pub backend: Backend,
+    counter: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// The problem type's slug (`urn:studium:problem:<slug>`).
+    pub fn problem_slug(&self) -> &str {
+        self.body["type"]
+            .as_str()
+            .and_then(|t| t.strip_prefix("urn:studium:problem:"))
+            .unwrap_or("")
+    }
+
+    pub fn is_problem(&self) -> bool {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            == Some("application/problem+json")
+            && self.body["status"].as_u64() == Some(u64::from(self.status.as_u16()))
+    }
+}
+
+/// A signed-in test user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub const PASSWORD: &str = "correct-horse-battery-staple-42";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with('/') && !path.starts_with("/api") && !is_root_path(path) {
+            format!("{}/api/v1{path}", self.address)
+        } else {
+            format!("{}{path}", self.address)
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// A fresh email address for this app.
+    pub fn unique_email(&self, prefix: &str) -> String {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        format!("{prefix}{n}.{}@example.com", &run[20..])
+    }
+
+    pub async fn register_as(&self, email: &str, password: &str, full_name: &str) -> Resp {
+        self.post(
+            "/auth/register",
+            None,
+            json!({"email": email, "password": password, "full_name": full_name}),
+        )
+        .await
+    }
+
+    /// Registers a new student and returns its tokens.
+    pub async fn student(&self) -> TestUser {
+        let email = self.unique_email("student");
+        let res = self.register_as(&email, PASSWORD, "Ada Student").await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        user_from(&res, &email)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post(
+            "/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers a user and makes them an admin (through the same code as `studium create-admin`).
+    pub async fn admin(&self) -> TestUser {
+        let email = self.unique_email("admin");
+        studium::accounts::service::create_admin(&self.state, &email, PASSWORD.into(), "Ada Admin")
+            .await
+            .expect("create admin");
+        let res = self.login(&email, PASSWORD).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        user_from(&res, &email)
+    }
+
+    pub fn set_time(&self, at: DateTime<Utc>) {
+        self.clock.set(at);
+    }
+}
+
+fn is_root_path(path: &str) -> bool {
+    ["/healthz", "/readyz", "/metrics", "/docs"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+pub fn user_from(res: &Resp, email: &str) -> TestUser {
+    TestUser {
+        id: res.body["user"]["id"]
+            .as_str()
+            .expect("user id")
+            .to_string(),
+        email: email.to_string(),
+        password: PASSWORD.to_string(),
+        access: res.body["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string(),
+        refresh: res.body["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_string(),
+    }
+}
+
+pub async fn read(res: reqwest::Response) -> Resp {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}

@@ -1,0 +1,224 @@
+//! The HTTP skeleton: problem documents for bad input, probes, metrics, headers, the OpenAPI
+//! document and the docs page.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::db_test;
+use crate::helpers::*;
+
+db_test!(
+    malformed_json_wrong_types_and_oversized_bodies_are_4xx_problems,
+    |app| {
+        let url = app.url("/auth/login");
+        let send = |body: String, content_type: &'static str| {
+            let app = app.clone();
+            let url = url.clone();
+            async move {
+                read(
+                    app.client
+                        .post(url)
+                        .header("content-type", content_type)
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await
+            }
+        };
+        let malformed = send("{\"email\": ".into(), "application/json").await;
+        assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+        assert!(malformed.is_problem());
+        assert_eq!(malformed.problem_slug(), "malformed-request");
+
+        let wrong_type = send(
+            json!({"email": 5, "password": "x"}).to_string(),
+            "application/json",
+        )
+        .await;
+        assert_eq!(
+            wrong_type.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            wrong_type.text
+        );
+        assert_eq!(wrong_type.body["errors"][0]["field"], "email");
+
+        let unknown_field = send(
+            json!({"email": "a@b.c", "password": "x", "admin": true}).to_string(),
+            "application/json",
+        )
+        .await;
+        assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let missing = send(json!({"email": "a@b.c"}).to_string(), "application/json").await;
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let not_json = send("email=a".into(), "application/x-www-form-urlencoded").await;
+        assert_eq!(not_json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(not_json.is_problem());
+
+        let huge = format!(
+            "{{\"email\": \"{}\", \"password\": \"x\"}}",
+            "a".repeat(2 * 1024 * 1024)
+        );
+        let too_large = send(huge, "application/json").await;
+        assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(too_large.is_problem());
+
+        let not_uuid = app.patch("/admin/users/not-a-uuid", None, json!({})).await;
+        assert!(not_uuid.status.is_client_error());
+        assert!(not_uuid.is_problem());
+    }
+);
+
+db_test!(unknown_routes_and_methods_are_problem_documents, |app| {
+    let res = app.get("/no-such-thing", None).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.problem_slug(), "route-not-found");
+    let res = app
+        .request(reqwest::Method::PUT, "/auth/login", None, Some(json!({})))
+        .await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(res.is_problem());
+});
+
+db_test!(probes_metrics_request_ids_and_security_headers, |app| {
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["database"], "ok");
+
+    let res = app.get("/me", None).await;
+    assert!(res.headers.contains_key("x-request-id"));
+    assert_eq!(res.headers["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers["x-frame-options"], "DENY");
+    assert_eq!(res.headers["cache-control"], "no-store");
+
+    // A request id sent by the client is kept.
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics.text.contains("http_requests_total"),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("route=\"/api/v1/me\""));
+});
+
+db_test!(
+    cors_allows_only_configured_origins,
+    config = |c| {
+        c.cors_origins = "https://app.studium.test".into();
+    },
+    |app| {
+        let preflight = |origin: &'static str| {
+            let app = app.clone();
+            async move {
+                app.client
+                    .request(reqwest::Method::OPTIONS, app.url("/me"))
+                    .header("origin", origin)
+                    .header("access-control-request-method", "GET")
+                    .header("access-control-request-headers", "authorization")
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let allowed = preflight("https://app.studium.test").await;
+        assert_eq!(
+            allowed.headers()["access-control-allow-origin"],
+            "https://app.studium.test"
+        );
+        let denied = preflight("https://evil.test").await;
+        assert!(!denied.headers().contains_key("access-control-allow-origin"));
+    }
+);
+
+/// The endpoints of SPEC §4 this build serves; each must be in the OpenAPI document.
+const SPEC_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/google"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/verify-email"),
+    ("post", "/api/v1/auth/verify-email/resend"),
+    ("post", "/api/v1/auth/password-reset"),
+    ("post", "/api/v1/auth/password-reset/confirm"),
+    ("post", "/api/v1/auth/password"),
+    ("get", "/api/v1/me"),
+    ("delete", "/api/v1/me"),
+    ("patch", "/api/v1/me/profile"),
+    ("get", "/api/v1/admin/users"),
+    ("patch", "/api/v1/admin/users/{id}"),
+];
+
+db_test!(
+    every_route_is_in_the_openapi_document_and_every_documented_route_exists,
+    |app| {
+        let doc = app.get("/api/openapi.json", None).await;
+        assert_eq!(doc.status, StatusCode::OK);
+        assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
+        let paths = doc.body["paths"].as_object().expect("paths");
+        for (method, path) in SPEC_ROUTES {
+            assert!(
+                paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} is missing from the OpenAPI document"
+            );
+        }
+        // Every documented operation is routed: it never answers "no such route" or 405.
+        let mut count = 0;
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                let Ok(m) = method.to_uppercase().parse::<reqwest::Method>() else {
+                    continue;
+                };
+                let concrete = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+                let res = app.request(m, &concrete, None, None).await;
+                assert_ne!(res.problem_slug(), "route-not-found", "{method} {path}");
+                assert_ne!(
+                    res.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path}"
+                );
+                count += 1;
+            }
+        }
+        assert!(count >= SPEC_ROUTES.len());
+        // And the served document is the one the code builds.
+        assert_eq!(
+            doc.body,
+            serde_json::to_value(studium::app::openapi()).unwrap()
+        );
+    }
+);
+
+db_test!(the_docs_page_is_served_without_internet, |app| {
+    let res = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the page must not load anything from the internet"
+    );
+    let js = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), StatusCode::OK);
+});

@@ -1,0 +1,7 @@
+//! The API test suite: one binary, a module per area. Every database test runs on SQLite and,
+//! when `STUDIUM_TEST_PG_URL` is set, on PostgreSQL too.
+
+mod accounts;
+mod helpers;
+mod http;
+mod support;
