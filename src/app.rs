@@ -24,7 +24,12 @@ pub const API_PREFIX: &str = "/api/v1";
 
 /// Every area's routes, with their OpenAPI description.
 pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::accounts::routes::routes())
+    OpenApiRouter::new()
+        .merge(crate::accounts::routes::routes())
+        .merge(crate::content::routes::routes())
+        .merge(crate::study::routes::routes())
+        .merge(crate::gamification::routes::routes())
+        .merge(crate::mastery::routes::routes())
 }
 
 /// The OpenAPI document as served.

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, SqlErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    RuntimeErr, SqlErr,
 };
 
 use crate::config::Config;
@@ -101,4 +102,17 @@ pub fn is_unavailable(err: &DbErr) -> bool {
         err,
         DbErr::ConnectionAcquire(_) | DbErr::Conn(RuntimeErr::SqlxError(_))
     )
+}
+
+/// Serialises a user's concurrent write transactions: every use case that changes a user's
+/// aggregates (streak, XP-driven unlocks, mastery) takes this lock first, inside its
+/// transaction. PostgreSQL locks the user's row (`FOR UPDATE`); on SQLite the single writer
+/// connection already serialises writers, and sea-query leaves the clause out.
+pub async fn lock_user(conn: &impl ConnectionTrait, user_id: uuid::Uuid) -> Result<(), DbErr> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    crate::entity::users::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(conn)
+        .await?;
+    Ok(())
 }

@@ -692,6 +692,15 @@ async fn find_user(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<users::Mo
         .ok_or(AppError::NotFound("user"))
 }
 
+/// The user's IANA time zone (UTC when unset or unknown).
+pub async fn user_timezone(conn: &impl ConnectionTrait, user_id: Uuid) -> AppResult<chrono_tz::Tz> {
+    Ok(find_profile(conn, user_id)
+        .await?
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::UTC))
+}
+
 async fn find_profile(
     conn: &impl ConnectionTrait,
     user_id: Uuid,

@@ -1,10 +1,74 @@
-//! XP totals and the level curve (SPEC §3 XP): level n starts at 50·n·(n−1) XP.
+//! XP awards, totals and the level curve (SPEC §3 XP). Every award is one `xp_logs` row;
+//! the unique (user_id, source_type, reference_id) constraint makes each award happen once
+//! however often a request is retried or raced.
 
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, TryInsertResult};
 use uuid::Uuid;
 
-use crate::entity::xp_logs::{Column, Entity};
+use crate::entity::xp_logs::{self, Column, Entity};
+
+/// What an award is for; stored as `xp_logs.source_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XpSource {
+    Lesson,
+    StudySession,
+    QuizAttempt,
+    QuizPerfect,
+    Doubt,
+    Achievement,
+}
+
+impl XpSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XpSource::Lesson => "lesson",
+            XpSource::StudySession => "study_session",
+            XpSource::QuizAttempt => "quiz_attempt",
+            XpSource::QuizPerfect => "quiz_perfect",
+            XpSource::Doubt => "doubt",
+            XpSource::Achievement => "achievement",
+        }
+    }
+}
+
+/// XP for completing a lesson (once per lesson).
+pub const LESSON_XP: i32 = 10;
+
+/// Awards `amount` XP for `(source, reference_id)` unless that award was already made.
+/// Returns the XP actually awarded: `amount`, or 0 when it had been awarded before (or
+/// `amount` ≤ 0, which writes nothing). Call it inside the transaction of the event.
+pub async fn award(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    source: XpSource,
+    reference_id: Uuid,
+    amount: i32,
+    description: &str,
+    now: DateTime<Utc>,
+) -> Result<i32, DbErr> {
+    if amount <= 0 {
+        return Ok(0);
+    }
+    let inserted = Entity::insert(xp_logs::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        xp_amount: Set(amount),
+        source_type: Set(source.as_str().into()),
+        reference_id: Set(Some(reference_id)),
+        description: Set(Some(description.to_string())),
+        created_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([Column::UserId, Column::SourceType, Column::ReferenceId])
+    .exec_without_returning(conn)
+    .await?;
+    Ok(match inserted {
+        TryInsertResult::Inserted(n) if n > 0 => amount,
+        _ => 0,
+    })
+}
 
 /// A user's XP: the sum of their `xp_logs`.
 pub async fn total_xp(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<i64, DbErr> {
@@ -20,7 +84,7 @@ pub async fn total_xp(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<i64,
     }
 }
 
-/// XP at which level `n` starts.
+/// XP at which level `n` starts: 50·n·(n−1).
 pub fn level_start(level: i32) -> i64 {
     let n = i64::from(level.max(1));
     50 * n * (n - 1)
@@ -30,7 +94,8 @@ pub fn level_start(level: i32) -> i64 {
 pub fn level_for(xp: i64) -> i32 {
     let xp = xp.max(0);
     // Solve 50n² − 50n − xp = 0, then correct for floating-point rounding.
-    let mut n = ((1.0 + (1.0 + 4.0 * xp as f64 / 50.0).sqrt()) / 2.0).floor() as i32;
+    let root = (1.0_f64 + 4.0 * xp as f64 / 50.0).sqrt();
+    let mut n = ((1.0 + root) / 2.0).floor() as i32;
     while level_start(n + 1) <= xp {
         n += 1;
     }
@@ -55,5 +120,6 @@ mod tests {
         assert_eq!(level_for(599), 3);
         assert_eq!(level_start(10), 4500);
         assert_eq!(level_for(4500), 10);
+        assert_eq!(level_for(4499), 9);
     }
 }

@@ -15,6 +15,10 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Accounts, sign-in and sessions"),
         (name = "me", description = "The signed-in user"),
         (name = "admin", description = "Administration (admin role)"),
+        (name = "content", description = "Subjects, topics, lessons and progress"),
+        (name = "study", description = "Study sessions, streaks and statistics"),
+        (name = "gamification", description = "XP, levels and achievements"),
+        (name = "mastery", description = "Mastery per topic"),
     )
 )]
 pub struct ApiDoc;

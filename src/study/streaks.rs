@@ -31,3 +31,45 @@ pub fn displayed_current(streak: Option<&user_streaks::Model>, tz: Tz, now: Date
         _ => 0,
     }
 }
+
+/// Records that the user studied on their local date of `at` (SPEC §3 Streaks): the same
+/// day changes nothing; the day after the last study day extends the streak; any later day
+/// starts a new streak of 1. `longest_streak` keeps the maximum. An event dated before the
+/// last study day (a session logged after the fact) leaves the streak as it is.
+/// Call inside the event's transaction, after `db::lock_user`.
+pub async fn record_study_day(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    tz: Tz,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<user_streaks::Model, DbErr> {
+    use sea_orm::ActiveModelTrait;
+    use sea_orm::ActiveValue::Set;
+
+    let day = local_date(tz, at);
+    let Some(existing) = find(conn, user_id).await? else {
+        return user_streaks::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            current_streak: Set(1),
+            longest_streak: Set(1),
+            last_study_date: Set(Some(day)),
+            updated_at: Set(now),
+        }
+        .insert(conn)
+        .await;
+    };
+    let current = match existing.last_study_date {
+        Some(last) if last >= day => return Ok(existing),
+        Some(last) if last + Duration::days(1) == day => existing.current_streak + 1,
+        _ => 1,
+    };
+    let longest = existing.longest_streak.max(current);
+    let mut active: user_streaks::ActiveModel = existing.into();
+    active.current_streak = Set(current);
+    active.longest_streak = Set(longest);
+    active.last_study_date = Set(Some(day));
+    active.updated_at = Set(now);
+    active.update(conn).await
+}

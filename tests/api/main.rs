@@ -2,6 +2,10 @@
 //! when `STUDIUM_TEST_PG_URL` is set, on PostgreSQL too.
 
 mod accounts;
+mod content;
+mod gamification;
 mod helpers;
 mod http;
+mod mastery;
+mod study;
 mod support;

@@ -1,0 +1,4 @@
+//! Content: subjects, topics, lessons and lesson progress (SPEC §3, §4 content).
+
+pub mod routes;
+pub mod service;

@@ -1,0 +1,1 @@
+//! The content rules: admin-only writes, student reads, lesson completion.

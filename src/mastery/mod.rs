@@ -1,0 +1,4 @@
+//! Mastery: `topic_progress` and the model that moves `mastery_score` (SPEC §3 Mastery).
+
+pub mod routes;
+pub mod service;
