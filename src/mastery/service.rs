@@ -4,6 +4,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
+use crate::entity::topic_progress;
+
+/// The mastery shown for a `topic_progress` row at `now` (the stored score with the decay of
+/// the time since the topic was last practised applied).
+pub fn current_score(row: &topic_progress::Model, _now: DateTime<Utc>) -> f64 {
+    row.mastery_score
+}
+
 /// Called inside the transaction that completes a lesson of `topic_id` for the first time.
 pub async fn on_lesson_completed(
     _conn: &impl ConnectionTrait,
