@@ -46,9 +46,12 @@ pub struct Config {
     pub rate_limit_login_per_ip: i64,
     pub rate_limit_login_per_account: i64,
     pub rate_limit_register_per_ip: i64,
+    pub rate_limit_register_per_account: i64,
     pub rate_limit_refresh_per_ip: i64,
+    pub rate_limit_refresh_per_account: i64,
     pub rate_limit_password_reset_per_ip: i64,
     pub rate_limit_password_reset_per_account: i64,
+    pub rate_limit_verify_resend_per_ip: i64,
     pub rate_limit_verify_resend_per_account: i64,
     /// Trust the first address of `X-Forwarded-For` as the client (only behind a proxy you run).
     pub trust_forwarded_for: bool,
@@ -85,9 +88,12 @@ impl Default for Config {
             rate_limit_login_per_ip: 50,
             rate_limit_login_per_account: 10,
             rate_limit_register_per_ip: 20,
+            rate_limit_register_per_account: 5,
             rate_limit_refresh_per_ip: 120,
+            rate_limit_refresh_per_account: 60,
             rate_limit_password_reset_per_ip: 20,
             rate_limit_password_reset_per_account: 5,
+            rate_limit_verify_resend_per_ip: 20,
             rate_limit_verify_resend_per_account: 5,
             trust_forwarded_for: false,
         }
@@ -115,7 +121,7 @@ impl Config {
         // Variables the binary itself reads (not configuration) are left out.
         figment = figment.merge(
             Env::prefixed("STUDIUM_")
-                .ignore(&["config", "admin_password", "test_pg_url"])
+                .ignore(&["config", "admin_password", "test_pg_url", "bench_pg_url"])
                 .lowercase(true),
         );
         let config: Config = figment.extract().map_err(|e| {
@@ -219,8 +225,20 @@ impl Config {
                 self.rate_limit_register_per_ip,
             ),
             (
+                "STUDIUM_RATE_LIMIT_REGISTER_PER_ACCOUNT",
+                self.rate_limit_register_per_account,
+            ),
+            (
                 "STUDIUM_RATE_LIMIT_REFRESH_PER_IP",
                 self.rate_limit_refresh_per_ip,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_REFRESH_PER_ACCOUNT",
+                self.rate_limit_refresh_per_account,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_VERIFY_RESEND_PER_IP",
+                self.rate_limit_verify_resend_per_ip,
             ),
             (
                 "STUDIUM_RATE_LIMIT_PASSWORD_RESET_PER_IP",
@@ -285,6 +303,32 @@ mod tests {
         assert_eq!(err.0.len(), 4, "{err}");
         assert!(err.to_string().contains("STUDIUM_BIND"));
         assert!(err.to_string().contains("STUDIUM_RATE_LIMIT_LOGIN_PER_IP"));
+    }
+
+    #[test]
+    fn a_config_file_is_read_and_each_bad_value_named() {
+        let dir = std::env::temp_dir().join(format!("studium-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(
+            &good,
+            "bind = \"0.0.0.0:9000\"\nrate_limit_login_per_ip = 7\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&good)).unwrap();
+        assert_eq!(config.bind, "0.0.0.0:9000");
+        assert_eq!(config.rate_limit_login_per_ip, 7);
+
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "bind = \"here\"\nbody_limit_bytes = \"lots\"\n").unwrap();
+        let err = Config::load(Some(&bad)).unwrap_err().to_string();
+        assert!(err.contains("STUDIUM_BODY_LIMIT_BYTES"), "{err}");
+
+        let typo = dir.join("typo.toml");
+        std::fs::write(&typo, "bnd = \"127.0.0.1:1\"\n").unwrap();
+        assert!(Config::load(Some(&typo)).is_err());
+        assert!(Config::load(Some(&dir.join("missing.toml"))).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

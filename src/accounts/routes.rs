@@ -139,9 +139,11 @@ async fn verify_email(
     responses((status = 202, body = AcceptedResponse), (status = 409, description = "Already verified", body = Problem), (status = 429, body = Problem)))]
 async fn resend_verification(
     State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
     user: CurrentUser,
 ) -> AppResult<(StatusCode, Json<AcceptedResponse>)> {
-    service::resend_verification(&state, &user).await?;
+    service::resend_verification(&state, &user, &client(ip, &headers)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(AcceptedResponse {

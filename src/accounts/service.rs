@@ -84,6 +84,14 @@ pub async fn register(
     )
     .await?;
     let email = normalize_email(&req.email);
+    ratelimit::hit(
+        &state.db,
+        &format!("register:account:{}", tokens::hash_token(&email)),
+        cfg.rate_limit_register_per_account,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
     let full_name = req.full_name.trim().to_string();
     password::check_strength("password", &req.password, &[&email, &full_name])?;
     let hash = password::hash(req.password).await?;
@@ -379,14 +387,23 @@ pub async fn refresh(
     .await?;
     let invalid = AppError::Unauthorized("the refresh token is invalid or expired");
     let hash = tokens::hash_token(&req.refresh_token);
-    let txn = state.db.write().begin().await?;
     let Some(token) = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TokenHash.eq(hash))
-        .one(&txn)
+        .one(state.db.read())
         .await?
     else {
         return Err(invalid);
     };
+    // Counted outside the transaction below (which holds SQLite's only writer connection).
+    ratelimit::hit(
+        &state.db,
+        &format!("refresh:account:{}", token.user_id),
+        cfg.rate_limit_refresh_per_account,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
+    let txn = state.db.write().begin().await?;
     let Some((session, Some(user))) = auth_sessions::Entity::find_by_id(token.session_id)
         .find_also_related(users::Entity)
         .one(&txn)
@@ -539,9 +556,21 @@ pub async fn verify_email(state: &AppState, req: TokenRequest) -> AppResult<()> 
     Ok(())
 }
 
-pub async fn resend_verification(state: &AppState, current: &CurrentUser) -> AppResult<()> {
+pub async fn resend_verification(
+    state: &AppState,
+    current: &CurrentUser,
+    client: &ClientInfo,
+) -> AppResult<()> {
     let cfg = &state.config;
     let now = state.clock.now();
+    ratelimit::hit(
+        &state.db,
+        &format!("verify-resend:ip:{}", client.ip),
+        cfg.rate_limit_verify_resend_per_ip,
+        cfg.rate_limit_window_secs,
+        now,
+    )
+    .await?;
     ratelimit::hit(
         &state.db,
         &format!("verify-resend:account:{}", current.id),

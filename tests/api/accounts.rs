@@ -769,3 +769,44 @@ async fn google_sign_in_verifies_tokens_against_jwks(backend: Backend) {
     .await;
 }
 backend_test!(google_sign_in, google_sign_in_verifies_tokens_against_jwks);
+
+db_test!(
+    verification_resend_is_rate_limited_per_account,
+    config = |c| {
+        c.rate_limit_verify_resend_per_account = 2;
+    },
+    |app| {
+        let user = app.student().await;
+        for _ in 0..2 {
+            let res = app
+                .post("/auth/verify-email/resend", Some(&user.access), json!({}))
+                .await;
+            assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+        }
+        let res = app
+            .post("/auth/verify-email/resend", Some(&user.access), json!({}))
+            .await;
+        assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.headers.contains_key("retry-after"));
+    }
+);
+
+db_test!(
+    registering_one_address_over_and_over_is_rate_limited,
+    config = |c| {
+        c.rate_limit_register_per_account = 2;
+    },
+    |app| {
+        let email = app.unique_email("again");
+        assert_eq!(
+            app.register_as(&email, PASSWORD, "A").await.status,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            app.register_as(&email, PASSWORD, "A").await.status,
+            StatusCode::CONFLICT
+        );
+        let res = app.register_as(&email, PASSWORD, "A").await;
+        assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+);

@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Studium load benchmark.
+
+Starts the release binary on SQLite and on PostgreSQL in turn, drives endpoints with wrk (a
+separate process) and prints one table: requests/s, p50 and p99 latency, non-2xx answers, and
+each endpoint's ratio to the trivial-endpoint ceiling (`GET /healthz`) measured in the same run.
+Also reports the server's resident memory when idle and at its peak under load.
+
+    python3 bench/run.py                      # both backends, 10 s per endpoint
+    python3 bench/run.py --backends sqlite --duration 5
+    STUDIUM_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432 python3 bench/run.py
+
+See bench/README.md for how to read the figures.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "studium")
+PASSWORD = "bench-password-that-is-long-enough-42"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    log("bench: installing wrk from Debian's packages")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+
+def build():
+    log("bench: cargo build --release")
+    subprocess.run(["cargo", "build", "--release", "--bin", "studium"], cwd=ROOT, check=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if body is not None:
+        req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as res:
+            text = res.read().decode()
+            return res.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as err:
+        text = err.read().decode()
+        return err.code, (json.loads(text) if text else None)
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    def __init__(self, backend, pg_url, workdir):
+        self.backend = backend
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.pg_db = None
+        if backend == "sqlite":
+            self.db_url = f"sqlite://{os.path.join(workdir, 'bench.db')}"
+        else:
+            self.pg_db = f"studium_bench_{uuid.uuid4().hex[:12]}"
+            subprocess.run(["psql", f"{pg_url}/postgres", "-qc", f'CREATE DATABASE "{self.pg_db}"'], check=True)
+            self.db_url = f"{pg_url}/{self.pg_db}"
+        self.pg_url = pg_url
+        self.env = dict(
+            os.environ,
+            STUDIUM_DATABASE_URL=self.db_url,
+            STUDIUM_BIND=f"127.0.0.1:{self.port}",
+            STUDIUM_SEED_DEMO="false",
+            STUDIUM_STORAGE_URL=os.path.join(workdir, "uploads"),
+            STUDIUM_RATE_LIMIT_REGISTER_PER_IP="1000000",
+            STUDIUM_RATE_LIMIT_LOGIN_PER_IP="1000000",
+            RUST_LOG="warn",
+        )
+        self.proc = None
+
+    def run_command(self, *args):
+        subprocess.run([BINARY, *args], env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def start(self):
+        self.proc = subprocess.Popen([BINARY, "serve"], env=self.env, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if http("GET", f"{self.base}/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.backend} server did not become ready")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        if self.pg_db:
+            subprocess.run(
+                ["psql", f"{self.pg_url}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)'],
+                check=False,
+            )
+
+
+class PeakRss:
+    """Samples the server's resident memory while a load runs."""
+
+    def __init__(self, pid):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kb(self.pid))
+            time.sleep(0.1)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.thread.join()
+
+
+def lua_rotating(method, pairs):
+    """A wrk script sending `method` to (path, token) pairs in turn, one list per thread."""
+    entries = ",\n".join(f'{{"{path}", "{token}"}}' for path, token in pairs)
+    return f"""
+local pairs = {{
+{entries}
+}}
+local i = 0
+local counter = 0
+setup = function(thread)
+  thread:set("offset", counter)
+  counter = counter + 1
+end
+init = function(args)
+  i = offset or 0
+end
+request = function()
+  i = i + 1
+  local p = pairs[(i % #pairs) + 1]
+  return wrk.format("{method}", p[1], {{["Authorization"] = "Bearer " .. p[2], ["Content-Type"] = "application/json"}}, "{{}}")
+end
+"""
+
+
+def wrk(url, duration, connections, threads, headers=None, script=None):
+    cmd = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s"]
+    for h in headers or []:
+        cmd += ["-H", h]
+    script_path = None
+    if script:
+        fd, script_path = tempfile.mkstemp(suffix=".lua")
+        with os.fdopen(fd, "w") as f:
+            f.write(script)
+        cmd += ["-s", script_path]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    if script_path:
+        os.unlink(script_path)
+    return parse_wrk(out)
+
+
+def to_ms(value):
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    n, unit = float(m.group(1)), m.group(2)
+    return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "requests": total,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
+    }
+
+
+def register(base, n):
+    tokens = []
+    for _ in range(n):
+        status, body = http(
+            "POST",
+            f"{base}/api/v1/auth/register",
+            {"email": f"bench-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD, "full_name": "Bench User"},
+        )
+        if status != 201:
+            raise RuntimeError(f"register failed: {status} {body}")
+        tokens.append(body["access_token"])
+    return tokens
+
+
+def content_ids(base, token):
+    """(topic id, [lesson ids]) of the seeded content, when the content API is there."""
+    status, subjects = http("GET", f"{base}/api/v1/subjects?limit=100", token=token)
+    if status != 200:
+        return None, []
+    lessons, first_topic = [], None
+    for subject in subjects["items"]:
+        _, topics = http("GET", f"{base}/api/v1/subjects/{subject['id']}/topics?limit=100", token=token)
+        for topic in topics["items"]:
+            first_topic = first_topic or topic["id"]
+            _, page = http("GET", f"{base}/api/v1/topics/{topic['id']}/lessons?limit=100", token=token)
+            lessons += [lesson["id"] for lesson in page["items"]]
+    return first_topic, lessons
+
+
+def bench_backend(backend, args, pg_url, rows, memory):
+    workdir = tempfile.mkdtemp(prefix=f"studium-bench-{backend}-")
+    server = Server(backend, pg_url, workdir)
+    try:
+        server.run_command("migrate")
+        try:
+            server.run_command("seed-demo")
+        except subprocess.CalledProcessError:
+            log("bench: seed-demo is not available; content endpoints are skipped")
+        server.start()
+        time.sleep(1)
+        idle = rss_kb(server.proc.pid)
+        base, d, c, t = server.base, args.duration, args.connections, args.threads
+        tokens = register(base, 64)
+        results = {}
+        with PeakRss(server.proc.pid) as peak:
+            log(f"bench[{backend}]: GET /healthz (ceiling)")
+            results["GET /healthz (ceiling)"] = wrk(f"{base}/healthz", d, c, t)
+            log(f"bench[{backend}]: GET /api/v1/me")
+            results["GET /api/v1/me"] = wrk(
+                f"{base}/api/v1/me", d, c, t, script=lua_rotating("GET", [("/api/v1/me", tok) for tok in tokens])
+            )
+            topic, lessons = content_ids(base, tokens[0])
+            if topic:
+                path = f"/api/v1/topics/{topic}/lessons"
+                log(f"bench[{backend}]: GET /topics/{{id}}/lessons")
+                results["GET /api/v1/topics/{id}/lessons"] = wrk(
+                    f"{base}{path}", d, c, t, script=lua_rotating("GET", [(path, tok) for tok in tokens])
+                )
+            if lessons:
+                # 64 clients, each a different user, each completing a different lesson first.
+                pairs = [
+                    (f"/api/v1/lessons/{lessons[(u + k) % len(lessons)]}/complete", tokens[u])
+                    for k in range(len(lessons))
+                    for u in range(len(tokens))
+                ]
+                log(f"bench[{backend}]: POST /lessons/{{id}}/complete from 64 clients")
+                results["POST /api/v1/lessons/{id}/complete"] = wrk(
+                    f"{base}/", d, 64, t, script=lua_rotating("POST", pairs)
+                )
+        memory[backend] = (idle, peak.peak)
+        ceiling = results["GET /healthz (ceiling)"]["rps"]
+        for name, r in results.items():
+            rows.append((name, backend, r, r["rps"] / ceiling if ceiling else 0))
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    pg_url = os.environ.get("STUDIUM_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+
+    ensure_wrk()
+    if not args.no_build:
+        build()
+    rows, memory = [], {}
+    for backend in args.backends.split(","):
+        bench_backend(backend.strip(), args, pg_url, rows, memory)
+
+    print(f"\nStudium benchmark — wrk, {args.connections} connections, {args.duration} s per endpoint, {os.cpu_count()} CPUs\n")
+    print(f"| endpoint | backend | req/s | p50 ms | p99 ms | non-2xx | socket errors | ratio to ceiling |")
+    print(f"|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, backend, r, ratio in rows:
+        print(
+            f"| {name} | {backend} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']} | {r['socket_errors']} | {ratio:.0%} |"
+        )
+    print("\n| backend | RSS idle | RSS peak under load |")
+    print("|---|---:|---:|")
+    for backend, (idle, peak) in memory.items():
+        print(f"| {backend} | {idle / 1024:.1f} MiB | {peak / 1024:.1f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
