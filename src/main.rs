@@ -33,6 +33,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Install the demo subjects, topics, lessons, quizzes and achievements (migrates first).
+    /// Idempotent: subjects and achievements that already exist by name are skipped.
+    SeedDemo,
     /// Create an admin account, or promote an existing account to admin.
     CreateAdmin {
         #[arg(long)]
@@ -70,6 +73,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let state = AppState::init(config, Clock::system()).await?;
+            studium::demo::seed_on_start(&state).await;
             studium::server::serve(state).await
         }
         Command::Migrate => {
@@ -77,6 +81,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Migrator::up(db.write(), None).await?;
             tracing::info!("migrations applied");
             db.close().await;
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let db = Db::connect(&config).await?;
+            Migrator::up(db.write(), None).await?;
+            let result = studium::demo::seed(&db, Clock::system().now()).await;
+            db.close().await;
+            result?;
             Ok(())
         }
         Command::CreateAdmin {

@@ -9,6 +9,7 @@ mod m20261126_000002_content;
 mod m20261126_000003_study_gamification;
 mod m20261126_000004_ai;
 mod m20261126_000005_social_billing_jobs;
+mod m20261126_000006_mastery;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_study_gamification::Migration),
             Box::new(m20261126_000004_ai::Migration),
             Box::new(m20261126_000005_social_billing_jobs::Migration),
+            Box::new(m20261126_000006_mastery::Migration),
         ]
     }
 }

@@ -14,6 +14,8 @@ pub struct Model {
     pub quizzes_taken: i32,
     pub last_practiced_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// Exponentially weighted average of the topic's quiz scores (0–100); NULL before any quiz.
+    pub quiz_score_avg: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -35,8 +35,13 @@ pub fn displayed_current(streak: Option<&user_streaks::Model>, tz: Tz, now: Date
 /// Records that the user studied on their local date of `at` (SPEC §3 Streaks): the same
 /// day changes nothing; the day after the last study day extends the streak; any later day
 /// starts a new streak of 1. `longest_streak` keeps the maximum. An event dated before the
-/// last study day (a session logged after the fact) leaves the streak as it is.
-/// Call inside the event's transaction, after `db::lock_user`.
+/// last study day (a session logged after the fact) leaves the streak as it is: only the last
+/// study day is stored, so a gap cannot be filled in retroactively.
+///
+/// Call inside the event's transaction, after `db::lock_user`: the read-modify-write below is
+/// only safe while the user's writers are serialised. The first row is inserted with
+/// `ON CONFLICT DO NOTHING` on the unique `user_id`, so even a caller that forgot the lock
+/// cannot fail on a duplicate; it then applies the day to the row that won.
 pub async fn record_study_day(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
@@ -46,30 +51,76 @@ pub async fn record_study_day(
 ) -> Result<user_streaks::Model, DbErr> {
     use sea_orm::ActiveModelTrait;
     use sea_orm::ActiveValue::Set;
+    use sea_orm::TryInsertResult;
 
     let day = local_date(tz, at);
-    let Some(existing) = find(conn, user_id).await? else {
-        return user_streaks::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(user_id),
-            current_streak: Set(1),
-            longest_streak: Set(1),
-            last_study_date: Set(Some(day)),
-            updated_at: Set(now),
+    let existing = match find(conn, user_id).await? {
+        Some(existing) => existing,
+        None => {
+            let first = user_streaks::Model {
+                id: Uuid::now_v7(),
+                user_id,
+                current_streak: 1,
+                longest_streak: 1,
+                last_study_date: Some(day),
+                updated_at: now,
+            };
+            let inserted = user_streaks::Entity::insert(user_streaks::ActiveModel {
+                id: Set(first.id),
+                user_id: Set(user_id),
+                current_streak: Set(first.current_streak),
+                longest_streak: Set(first.longest_streak),
+                last_study_date: Set(first.last_study_date),
+                updated_at: Set(now),
+            })
+            .on_conflict_do_nothing_on([user_streaks::Column::UserId])
+            .exec_without_returning(conn)
+            .await?;
+            if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+                return Ok(first);
+            }
+            find(conn, user_id).await?.ok_or_else(|| {
+                DbErr::RecordNotFound("user_streaks row vanished after a conflict".into())
+            })?
         }
-        .insert(conn)
-        .await;
     };
     let current = match existing.last_study_date {
         Some(last) if last >= day => return Ok(existing),
         Some(last) if last + Duration::days(1) == day => existing.current_streak + 1,
         _ => 1,
     };
-    let longest = existing.longest_streak.max(current);
+    let longest = std::cmp::max(existing.longest_streak, current);
     let mut active: user_streaks::ActiveModel = existing.into();
     active.current_streak = Set(current);
     active.longest_streak = Set(longest);
     active.last_study_date = Set(Some(day));
     active.updated_at = Set(now);
     active.update(conn).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_streak_last_studied_before_yesterday_shows_zero() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        // 20:00Z on 2 March is 01:30 on 3 March in Kolkata.
+        let now = Utc.with_ymd_and_hms(2026, 3, 2, 20, 0, 0).unwrap();
+        let row = |last: NaiveDate| user_streaks::Model {
+            id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            current_streak: 4,
+            longest_streak: 6,
+            last_study_date: Some(last),
+            updated_at: now,
+        };
+        let d = |day| NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+        assert_eq!(local_date(tz, now), d(3));
+        assert_eq!(displayed_current(Some(&row(d(3))), tz, now), 4);
+        assert_eq!(displayed_current(Some(&row(d(2))), tz, now), 4);
+        assert_eq!(displayed_current(Some(&row(d(1))), tz, now), 0);
+        assert_eq!(displayed_current(None, tz, now), 0);
+    }
 }

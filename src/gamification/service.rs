@@ -1,0 +1,194 @@
+//! The gamification use cases of SPEC §4: my XP and level, the achievements with my state of
+//! them, and the admin's management of achievement definitions (SPEC §3 XP, Achievements).
+
+use std::collections::HashMap;
+
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::achievements::{Criteria, Metrics};
+use super::model::*;
+use super::xp;
+use crate::db::is_unique_violation;
+use crate::entity::{achievements, user_achievements, xp_logs};
+use crate::http::Page;
+use crate::http::error::{AppError, AppResult};
+use crate::http::extract::{CurrentUser, PageParams, encode_cursor};
+use crate::state::AppState;
+
+/// `GET /me/xp`: total XP, the level of the SPEC curve with its bounds, and the latest awards.
+pub async fn my_xp(state: &AppState, user: &CurrentUser) -> AppResult<XpSummary> {
+    let conn = state.db.read();
+    let total_xp = xp::total_xp(conn, user.id).await?;
+    let level = xp::level_for(total_xp);
+    let level_start_xp = xp::level_start(level);
+    let next_level_xp = xp::level_start(level.saturating_add(1));
+    let recent = xp_logs::Entity::find()
+        .filter(xp_logs::Column::UserId.eq(user.id))
+        .order_by_desc(xp_logs::Column::CreatedAt)
+        .order_by_desc(xp_logs::Column::Id)
+        .limit(RECENT_XP_AWARDS)
+        .all(conn)
+        .await?;
+    Ok(XpSummary {
+        total_xp,
+        level,
+        level_start_xp,
+        next_level_xp,
+        xp_to_next_level: next_level_xp - total_xp,
+        recent: recent.into_iter().map(XpAwardView::from).collect(),
+    })
+}
+
+/// `GET /achievements`: every achievement in creation order, with when I unlocked it and my
+/// current value of its criterion (each criterion read once per page).
+pub async fn list_achievements(
+    state: &AppState,
+    user: &CurrentUser,
+    page: PageParams,
+) -> AppResult<Page<AchievementView>> {
+    let conn = state.db.read();
+    let limit = page.limit();
+    let mut select = achievements::Entity::find().order_by_asc(achievements::Column::Id);
+    if let Some(after) = page.after_id()? {
+        select = select.filter(achievements::Column::Id.gt(after));
+    }
+    let mut rows = select.limit(limit + 1).all(conn).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|a| encode_cursor(a.id))
+    } else {
+        None
+    };
+
+    let ids: Vec<Uuid> = rows.iter().map(|a| a.id).collect();
+    let unlocked: HashMap<Uuid, _> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        user_achievements::Entity::find()
+            .filter(user_achievements::Column::UserId.eq(user.id))
+            .filter(user_achievements::Column::AchievementId.is_in(ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|u| (u.achievement_id, u.unlocked_at))
+            .collect()
+    };
+
+    let mut metrics = Metrics::default();
+    let mut items = Vec::with_capacity(rows.len());
+    for a in rows {
+        let progress = match Criteria::parse(&a.criteria_type) {
+            Some(c) => Some(metrics.get(conn, user.id, c).await?),
+            None => None,
+        };
+        items.push(AchievementView {
+            unlocked_at: unlocked.get(&a.id).copied(),
+            progress,
+            id: a.id,
+            name: a.name,
+            description: a.description,
+            icon: a.icon,
+            criteria_type: a.criteria_type,
+            criteria_value: a.criteria_value,
+            xp_reward: a.xp_reward,
+        });
+    }
+    Ok(Page { items, next_cursor })
+}
+
+fn name_taken(err: DbErr) -> AppError {
+    if is_unique_violation(&err, "achievements_name_key", "achievements.name") {
+        return AppError::conflict(
+            "achievement-name-taken",
+            "an achievement with this name already exists",
+        );
+    }
+    err.into()
+}
+
+/// `POST /admin/achievements`: a new definition. Users who already qualify unlock it at their
+/// next evaluation (their next event that can move an achievement).
+pub async fn create_achievement(
+    state: &AppState,
+    req: CreateAchievementRequest,
+) -> AppResult<AchievementDefinition> {
+    let now = state.clock.now();
+    let model = achievements::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(req.name.trim().to_string()),
+        description: Set(req.description.trim().to_string()),
+        icon: Set(req.icon.filter(|i| !i.trim().is_empty())),
+        criteria_type: Set(req.criteria_type),
+        criteria_value: Set(req.criteria_value),
+        xp_reward: Set(req.xp_reward),
+        created_at: Set(now),
+    }
+    .insert(state.db.write())
+    .await
+    .map_err(name_taken)?;
+    Ok(model.into())
+}
+
+/// `PATCH /admin/achievements/{id}`. Unlocks already made stay, with their XP; a lowered
+/// threshold unlocks for qualifying users at their next evaluation.
+pub async fn update_achievement(
+    state: &AppState,
+    id: Uuid,
+    req: UpdateAchievementRequest,
+) -> AppResult<AchievementDefinition> {
+    let txn = state.db.write().begin().await?;
+    let existing = achievements::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("achievement"))?;
+    let mut active: achievements::ActiveModel = existing.clone().into();
+    let UpdateAchievementRequest {
+        name,
+        description,
+        icon,
+        criteria_type,
+        criteria_value,
+        xp_reward,
+    } = req;
+    if let Some(v) = name {
+        active.name = Set(v.trim().to_string());
+    }
+    if let Some(v) = description {
+        active.description = Set(v.trim().to_string());
+    }
+    if let Some(v) = icon {
+        active.icon = Set(v.filter(|i| !i.trim().is_empty()));
+    }
+    if let Some(v) = criteria_type {
+        active.criteria_type = Set(v);
+    }
+    if let Some(v) = criteria_value {
+        active.criteria_value = Set(v);
+    }
+    if let Some(v) = xp_reward {
+        active.xp_reward = Set(v);
+    }
+    if !active.is_changed() {
+        return Ok(existing.into());
+    }
+    let model = active.update(&txn).await.map_err(name_taken)?;
+    txn.commit().await?;
+    Ok(model.into())
+}
+
+/// `DELETE /admin/achievements/{id}`: removes the definition and its unlocks (cascade); the
+/// XP once awarded for it stays, as XP is the history of what was earned.
+pub async fn delete_achievement(state: &AppState, id: Uuid) -> AppResult<()> {
+    let res = achievements::Entity::delete_by_id(id)
+        .exec(state.db.write())
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(AppError::NotFound("achievement"));
+    }
+    Ok(())
+}

@@ -1,0 +1,431 @@
+//! The rules of study sessions (SPEC §3 Study sessions) and the streak as read (SPEC §3
+//! Streaks). Every write is one transaction on the writer that takes `db::lock_user` first, so a
+//! user's concurrent requests (two "start" taps, a stop racing a log) run one after the other.
+//!
+//! Finishing a session — stopping it, logging it after the fact, or closing a forgotten timer at
+//! its 4-hour cap — happens in one function, [`finish`], inside the caller's transaction: it sets
+//! `ended_at`/`duration_seconds`, awards the session's XP, records the study day and evaluates
+//! achievements.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::model::*;
+use super::streaks;
+use crate::accounts::service::user_timezone;
+use crate::db::{is_unique_violation, lock_user};
+use crate::entity::{study_sessions, subjects, topics};
+use crate::gamification::{achievements, xp};
+use crate::http::Page;
+use crate::http::error::{AppError, AppResult, FieldError};
+use crate::http::extract::{CurrentUser, PageParams, encode_cursor};
+use crate::state::AppState;
+
+/// The longest a session can last (SPEC §3 Study sessions): a timer left running is closed here.
+pub const MAX_SESSION_SECONDS: i64 = 4 * 60 * 60;
+
+/// Sessions shorter than this earn no XP and make no study day (SPEC §3 Streaks, XP).
+pub const MIN_STUDY_SECONDS: i32 = 60;
+
+/// The most XP one session earns (SPEC §3 XP: 1 per full minute, at most 120).
+pub const MAX_SESSION_XP: i32 = 120;
+
+fn max_session() -> Duration {
+    Duration::seconds(MAX_SESSION_SECONDS)
+}
+
+/// XP for a session of `duration_seconds` (SPEC §3 XP): 1 per full minute, at most 120, so
+/// 0 under a minute.
+pub fn session_xp(duration_seconds: i32) -> i32 {
+    std::cmp::min(std::cmp::max(duration_seconds, 0) / 60, MAX_SESSION_XP)
+}
+
+/// `POST /study-sessions/start` (SPEC §3 Study sessions: one open session per user). A timer
+/// left running past the 4-hour cap is closed at the cap first, so a forgotten session never
+/// blocks the next one; a session still within its 4 hours is a 409 naming it.
+pub async fn start(
+    state: &AppState,
+    user: &CurrentUser,
+    req: StartSessionRequest,
+) -> AppResult<StudySessionView> {
+    let now = state.clock.now();
+    let txn = state.db.write().begin().await?;
+    lock_user(&txn, user.id).await?;
+    let (subject_id, topic_id) = resolve_refs(&txn, req.subject_id, req.topic_id).await?;
+    if let Some(open) = close_stale_open_session(&txn, user.id, now).await? {
+        return Err(already_open(open.id));
+    }
+    let inserted = study_sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user.id),
+        subject_id: Set(subject_id),
+        topic_id: Set(topic_id),
+        started_at: Set(now),
+        ended_at: Set(None),
+        duration_seconds: Set(None),
+        notes: Set(clean_notes(req.notes)),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    let session = match inserted {
+        Ok(session) => session,
+        // The partial unique index is the last word on "one open session"; the user lock makes
+        // this rare, but a writer that skipped the lock still cannot open a second one.
+        Err(e)
+            if is_unique_violation(&e, "study_sessions_one_open_key", "study_sessions.user_id") =>
+        {
+            txn.rollback().await?;
+            let open = find_open(state.db.read(), user.id).await?;
+            return Err(open.map_or_else(
+                || AppError::conflict("session-already-open", "a study session is already running"),
+                |o| already_open(o.id),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    txn.commit().await?;
+    Ok(session.into())
+}
+
+fn already_open(id: Uuid) -> AppError {
+    AppError::conflict(
+        "session-already-open",
+        format!("a study session is already running: {id}; stop it before starting another"),
+    )
+}
+
+/// `POST /study-sessions/{id}/stop` (SPEC §3 Study sessions): ends the caller's open session
+/// now, or at `started_at` + 4 h when it ran longer. Someone else's session is a 404; an
+/// ended one a 409.
+pub async fn stop(
+    state: &AppState,
+    user: &CurrentUser,
+    session_id: Uuid,
+) -> AppResult<FinishedSessionResponse> {
+    let now = state.clock.now();
+    let txn = state.db.write().begin().await?;
+    lock_user(&txn, user.id).await?;
+    let session = study_sessions::Entity::find_by_id(session_id)
+        .filter(study_sessions::Column::UserId.eq(user.id))
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("study session"))?;
+    if session.ended_at.is_some() {
+        return Err(AppError::conflict(
+            "session-already-stopped",
+            "this study session has already ended",
+        ));
+    }
+    let ended_at = capped_end(session.started_at, now);
+    let tz = user_timezone(&txn, user.id).await?;
+    let (session, xp_awarded) = finish(&txn, session, ended_at, tz, now).await?;
+    let streak = streaks::find(&txn, user.id).await?;
+    txn.commit().await?;
+    Ok(FinishedSessionResponse {
+        session: session.into(),
+        xp_awarded,
+        current_streak: streaks::displayed_current(streak.as_ref(), tz, now),
+    })
+}
+
+/// Where an open session started at `started_at` ends if stopped at `now`: now, but no more
+/// than 4 hours after the start (and never before it, should the clock have been set back).
+fn capped_end(started_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    std::cmp::max(started_at, std::cmp::min(now, started_at + max_session()))
+}
+
+/// `POST /study-sessions` (SPEC §3 Study sessions): a session logged after the fact. It must
+/// end after it starts, not in the future, last at most 4 hours (422 per field) and not overlap
+/// another of the user's sessions (409 `session-overlap`; an open session counts as running
+/// until now). The overlap check runs inside the write transaction after `lock_user`, so two
+/// overlapping logs sent at once cannot both pass it.
+pub async fn log(
+    state: &AppState,
+    user: &CurrentUser,
+    req: LogSessionRequest,
+) -> AppResult<FinishedSessionResponse> {
+    let now = state.clock.now();
+    let mut errors = Vec::new();
+    if req.ended_at <= req.started_at {
+        errors.push(FieldError::new("ended_at", "must be after started_at"));
+    } else if req.ended_at - req.started_at > max_session() {
+        errors.push(FieldError::new(
+            "ended_at",
+            "a session lasts at most 4 hours after started_at",
+        ));
+    }
+    if req.ended_at > now {
+        errors.push(FieldError::new("ended_at", "must not be in the future"));
+    }
+    if req.started_at > now {
+        errors.push(FieldError::new("started_at", "must not be in the future"));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+
+    let txn = state.db.write().begin().await?;
+    lock_user(&txn, user.id).await?;
+    let (subject_id, topic_id) = resolve_refs(&txn, req.subject_id, req.topic_id).await?;
+    // A forgotten timer is closed at its cap first: it then overlaps only its real 4 hours.
+    close_stale_open_session(&txn, user.id, now).await?;
+    // Half-open intervals: a session may start the instant another ends. An open session
+    // runs until now, which is after `started_at` here, so it overlaps when it started before
+    // `ended_at`.
+    let overlapping = study_sessions::Entity::find()
+        .filter(study_sessions::Column::UserId.eq(user.id))
+        .filter(study_sessions::Column::StartedAt.lt(req.ended_at))
+        .filter(
+            Condition::any()
+                .add(study_sessions::Column::EndedAt.gt(req.started_at))
+                .add(study_sessions::Column::EndedAt.is_null()),
+        )
+        .order_by_asc(study_sessions::Column::StartedAt)
+        .one(&txn)
+        .await?;
+    if let Some(other) = overlapping {
+        return Err(AppError::conflict(
+            "session-overlap",
+            format!(
+                "this time overlaps your study session {} (started {})",
+                other.id,
+                other.started_at.to_rfc3339()
+            ),
+        ));
+    }
+    let session = study_sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user.id),
+        subject_id: Set(subject_id),
+        topic_id: Set(topic_id),
+        started_at: Set(req.started_at),
+        ended_at: Set(None),
+        duration_seconds: Set(None),
+        notes: Set(clean_notes(req.notes)),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let tz = user_timezone(&txn, user.id).await?;
+    let (session, xp_awarded) = finish(&txn, session, req.ended_at, tz, now).await?;
+    let streak = streaks::find(&txn, user.id).await?;
+    txn.commit().await?;
+    Ok(FinishedSessionResponse {
+        session: session.into(),
+        xp_awarded,
+        current_streak: streaks::displayed_current(streak.as_ref(), tz, now),
+    })
+}
+
+/// The user's open session, if any.
+async fn find_open(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<Option<study_sessions::Model>, sea_orm::DbErr> {
+    study_sessions::Entity::find()
+        .filter(study_sessions::Column::UserId.eq(user_id))
+        .filter(study_sessions::Column::EndedAt.is_null())
+        .one(conn)
+        .await
+}
+
+/// Closes the user's open session at its 4-hour cap when it has run past it (SPEC §3 Study
+/// sessions), with the XP and study day it earned. Returns the open session that is still
+/// running, if any. Call after `lock_user`.
+async fn close_stale_open_session(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<Option<study_sessions::Model>> {
+    let Some(open) = find_open(conn, user_id).await? else {
+        return Ok(None);
+    };
+    if now - open.started_at <= max_session() {
+        return Ok(Some(open));
+    }
+    let tz = user_timezone(conn, user_id).await?;
+    let ended_at = open.started_at + max_session();
+    finish(conn, open, ended_at, tz, now).await?;
+    Ok(None)
+}
+
+/// Ends `session` at `ended_at` and applies what a finished session earns (SPEC §3 Study
+/// sessions, Streaks, XP, Achievements), inside the caller's transaction after `lock_user`:
+/// `duration_seconds` is computed here, never taken from the client; XP is 1 per full minute
+/// (at most 120, awarded once per session by the xp_logs constraint); a session of at least
+/// 60 s makes a study day. The study day is the user's local date at which the session
+/// *finished* — a session from 23:30 to 00:30 counts for the day it ended on, the day the
+/// student actually completed the work — matching how lessons and quizzes count on the day
+/// they are completed. Returns the updated session and the XP awarded.
+async fn finish(
+    conn: &impl ConnectionTrait,
+    session: study_sessions::Model,
+    ended_at: DateTime<Utc>,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> AppResult<(study_sessions::Model, i32)> {
+    let seconds = (ended_at - session.started_at)
+        .num_seconds()
+        .clamp(0, MAX_SESSION_SECONDS);
+    let duration = i32::try_from(seconds).unwrap_or(0);
+    let user_id = session.user_id;
+    let mut active: study_sessions::ActiveModel = session.into();
+    active.ended_at = Set(Some(ended_at));
+    active.duration_seconds = Set(Some(duration));
+    let session = active.update(conn).await?;
+
+    let xp_awarded = xp::award(
+        conn,
+        user_id,
+        xp::XpSource::StudySession,
+        session.id,
+        session_xp(duration),
+        &format!("Study session of {} min", duration / 60),
+        now,
+    )
+    .await?;
+    if duration >= MIN_STUDY_SECONDS {
+        streaks::record_study_day(conn, user_id, tz, ended_at, now).await?;
+    }
+    achievements::evaluate(conn, user_id, now).await?;
+    Ok((session, xp_awarded))
+}
+
+/// Checks that the subject and topic exist (422 per field otherwise) and belong together; a
+/// topic without a subject takes its subject from the topic.
+async fn resolve_refs(
+    conn: &impl ConnectionTrait,
+    subject_id: Option<Uuid>,
+    topic_id: Option<Uuid>,
+) -> AppResult<(Option<Uuid>, Option<Uuid>)> {
+    let mut errors = Vec::new();
+    if let Some(id) = subject_id
+        && subjects::Entity::find_by_id(id).one(conn).await?.is_none()
+    {
+        errors.push(FieldError::new("subject_id", "no such subject"));
+    }
+    let mut subject = subject_id;
+    if let Some(id) = topic_id {
+        match topics::Entity::find_by_id(id).one(conn).await? {
+            None => errors.push(FieldError::new("topic_id", "no such topic")),
+            Some(topic) => match subject_id {
+                Some(s) if s != topic.subject_id => errors.push(FieldError::new(
+                    "topic_id",
+                    "this topic belongs to another subject",
+                )),
+                _ => subject = Some(topic.subject_id),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    Ok((subject, topic_id))
+}
+
+fn clean_notes(notes: Option<String>) -> Option<String> {
+    notes
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+}
+
+/// `GET /study-sessions?from=&to=`: the caller's own sessions whose `started_at` lies in
+/// `[from, to)`, keyset-paginated by id (UUID v7, so in the order they were recorded).
+pub async fn list(
+    state: &AppState,
+    user: &CurrentUser,
+    query: SessionListQuery,
+) -> AppResult<Page<StudySessionView>> {
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from >= to
+    {
+        return Err(AppError::invalid("to", "must be after from"));
+    }
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let limit = page.limit();
+    let mut select = study_sessions::Entity::find()
+        .filter(study_sessions::Column::UserId.eq(user.id))
+        .order_by_asc(study_sessions::Column::Id);
+    if let Some(after) = page.after_id()? {
+        select = select.filter(study_sessions::Column::Id.gt(after));
+    }
+    if let Some(from) = query.from {
+        select = select.filter(study_sessions::Column::StartedAt.gte(from));
+    }
+    if let Some(to) = query.to {
+        select = select.filter(study_sessions::Column::StartedAt.lt(to));
+    }
+    let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|s| encode_cursor(s.id))
+    } else {
+        None
+    };
+    Ok(Page {
+        items: rows.into_iter().map(StudySessionView::from).collect(),
+        next_cursor,
+    })
+}
+
+/// `GET /me/streak` (SPEC §3 Streaks): the streak as it stands at this moment in the user's
+/// time zone. A streak whose last study day is before yesterday shows 0; one that is alive but
+/// has no study day today yet is at risk of breaking at local midnight.
+pub async fn streak(state: &AppState, user: &CurrentUser) -> AppResult<StreakView> {
+    let now = state.clock.now();
+    let db = state.db.read();
+    let tz = user_timezone(db, user.id).await?;
+    let row = streaks::find(db, user.id).await?;
+    let today = streaks::local_date(tz, now);
+    let current_streak = streaks::displayed_current(row.as_ref(), tz, now);
+    let last_study_date = row.as_ref().and_then(|r| r.last_study_date);
+    let studied_today = last_study_date == Some(today);
+    Ok(StreakView {
+        current_streak,
+        longest_streak: row.as_ref().map_or(0, |r| r.longest_streak),
+        last_study_date,
+        studied_today,
+        at_risk: current_streak > 0 && !studied_today,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn session_xp_is_one_per_full_minute_capped_at_120() {
+        assert_eq!(session_xp(0), 0);
+        assert_eq!(session_xp(59), 0);
+        assert_eq!(session_xp(60), 1);
+        assert_eq!(session_xp(25 * 60 + 59), 25);
+        assert_eq!(session_xp(120 * 60), 120);
+        assert_eq!(session_xp(14_400), 120);
+        assert_eq!(session_xp(-5), 0);
+    }
+
+    #[test]
+    fn an_open_session_ends_at_most_four_hours_after_it_started() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
+        assert_eq!(
+            capped_end(start, start + Duration::minutes(30)),
+            start + Duration::minutes(30)
+        );
+        assert_eq!(
+            capped_end(start, start + Duration::hours(9)),
+            start + Duration::hours(4)
+        );
+        assert_eq!(capped_end(start, start - Duration::hours(1)), start);
+    }
+}
