@@ -35,6 +35,9 @@ impl Db {
             opts.max_connections(max_connections)
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(10))
+                // A ping before every checkout doubles the round trips; only test idle ones.
+                .test_before_acquire(false)
+                .test_before_acquire_if_idle_for(Duration::from_secs(60))
                 .sqlx_logging(false);
             let conn = Database::connect(opts).await?;
             Ok(Self {
@@ -69,6 +72,7 @@ fn sqlite_options(url: &str, max_connections: u32) -> ConnectOptions {
     opts.max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)

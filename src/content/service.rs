@@ -334,7 +334,6 @@ pub async fn list_topics(
     page: PageParams,
 ) -> AppResult<Page<TopicView>> {
     let db = state.db.read();
-    find_subject(db, subject_id).await?;
     let (rows, next_cursor) = keyset_page(
         db,
         topics::Entity::find().filter(topics::Column::SubjectId.eq(subject_id)),
@@ -343,6 +342,9 @@ pub async fn list_topics(
         |t| (t.order_index, t.id),
     )
     .await?;
+    if rows.is_empty() {
+        find_subject(db, subject_id).await?;
+    }
     Ok(Page {
         items: rows.into_iter().map(TopicView::from).collect(),
         next_cursor,
@@ -540,7 +542,6 @@ pub async fn list_lessons(
     page: PageParams,
 ) -> AppResult<Page<LessonSummary>> {
     let db = state.db.read();
-    find_topic(db, topic_id).await?;
     let (rows, next_cursor) = keyset_page(
         db,
         lessons::Entity::find().filter(lessons::Column::TopicId.eq(topic_id)),
@@ -549,6 +550,10 @@ pub async fn list_lessons(
         |l| (l.order_index, l.id),
     )
     .await?;
+    // Lessons prove the topic exists; only an empty page needs to tell "none" from "no such topic".
+    if rows.is_empty() {
+        find_topic(db, topic_id).await?;
+    }
     let progress: HashMap<Uuid, lesson_progress::Model> = if rows.is_empty() {
         HashMap::new()
     } else {

@@ -84,6 +84,14 @@ pub async fn total_xp(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<i64,
     }
 }
 
+/// `total_xp` as a correlated subquery over `users.id`, for reads that fetch a user's XP in
+/// the same statement as the user.
+pub fn total_xp_of_users_row() -> Expr {
+    Expr::cust(
+        "(SELECT CAST(COALESCE(SUM(x.xp_amount), 0) AS BIGINT) FROM xp_logs x WHERE x.user_id = users.id)",
+    )
+}
+
 /// XP at which level `n` starts: 50·n·(n−1).
 pub fn level_start(level: i32) -> i64 {
     let n = i64::from(level.max(1));
