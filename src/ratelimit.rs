@@ -8,6 +8,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use crate::db::Db;
 use crate::entity::rate_limit_buckets::{Column, Entity};
 use crate::http::error::AppError;
+use crate::state::AppState;
 
 /// Counts one attempt against `key`; over `limit` in the current window → 429 with the seconds
 /// until the window ends.
@@ -51,6 +52,18 @@ pub async fn hit(
         return Err(AppError::RateLimited { retry_after_secs });
     }
     Ok(())
+}
+
+/// [`hit`] with the configured window, at the application's clock.
+pub async fn check(state: &AppState, key: &str, limit: i64) -> Result<(), AppError> {
+    hit(
+        &state.db,
+        key,
+        limit,
+        state.config.rate_limit_window_secs,
+        state.clock.now(),
+    )
+    .await
 }
 
 /// Drops buckets whose window has ended.

@@ -77,21 +77,17 @@ pub async fn register(
 ) -> AppResult<AuthResponse> {
     let cfg = &state.config;
     let now = state.clock.now();
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("register:ip:{}", client.ip),
         cfg.rate_limit_register_per_ip,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
     let email = normalize_email(&req.email);
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("register:account:{}", tokens::hash_token(&email)),
         cfg.rate_limit_register_per_account,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
     let full_name = req.full_name.trim().to_string();
@@ -170,20 +166,16 @@ pub async fn login(
     let cfg = &state.config;
     let now = state.clock.now();
     let email = normalize_email(&req.email);
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("login:ip:{}", client.ip),
         cfg.rate_limit_login_per_ip,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("login:account:{}", tokens::hash_token(&email)),
         cfg.rate_limit_login_per_account,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
     let user = users::Entity::find()
@@ -228,12 +220,10 @@ pub async fn google_sign_in(
 ) -> AppResult<AuthResponse> {
     let cfg = &state.config;
     let now = state.clock.now();
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("login:ip:{}", client.ip),
         cfg.rate_limit_login_per_ip,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
     let claims = state.google.verify(&req.id_token).await?;
@@ -379,12 +369,10 @@ pub async fn refresh(
 ) -> AppResult<AuthResponse> {
     let cfg = &state.config;
     let now = state.clock.now();
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("refresh:ip:{}", client.ip),
         cfg.rate_limit_refresh_per_ip,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
     let invalid = AppError::Unauthorized("the refresh token is invalid or expired");
@@ -397,12 +385,10 @@ pub async fn refresh(
         return Err(invalid);
     };
     // Counted outside the transaction below (which holds SQLite's only writer connection).
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("refresh:account:{}", token.user_id),
         cfg.rate_limit_refresh_per_account,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
     let txn = state.db.write().begin().await?;
@@ -565,20 +551,16 @@ pub async fn resend_verification(
 ) -> AppResult<()> {
     let cfg = &state.config;
     let now = state.clock.now();
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("verify-resend:ip:{}", client.ip),
         cfg.rate_limit_verify_resend_per_ip,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("verify-resend:account:{}", current.id),
         cfg.rate_limit_verify_resend_per_account,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
     let user = find_user(state.db.read(), current.id).await?;
@@ -602,20 +584,16 @@ pub async fn request_password_reset(
     let cfg = &state.config;
     let now = state.clock.now();
     let email = normalize_email(&req.email);
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("reset:ip:{}", client.ip),
         cfg.rate_limit_password_reset_per_ip,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
-    ratelimit::hit(
-        &state.db,
+    ratelimit::check(
+        state,
         &format!("reset:account:{}", tokens::hash_token(&email)),
         cfg.rate_limit_password_reset_per_account,
-        cfg.rate_limit_window_secs,
-        now,
     )
     .await?;
     let user = users::Entity::find()
