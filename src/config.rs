@@ -124,21 +124,41 @@ impl Config {
                 .ignore(&["config", "admin_password", "test_pg_url", "bench_pg_url"])
                 .lowercase(true),
         );
-        let config: Config = figment.extract().map_err(|e| {
-            ConfigError(
-                e.into_iter()
-                    .map(|err| {
-                        let key = err
-                            .path
-                            .first()
-                            .map(|k| format!("STUDIUM_{}: ", k.to_uppercase()))
-                            .unwrap_or_default();
-                        format!("{key}{}", err.kind)
-                    })
-                    .collect(),
-            )
-        })?;
-        config.validate()?;
+        // A value of the wrong type stops extraction; report it, put the default in its
+        // place, and carry on so that every other bad value is reported in the same run.
+        let mut errors = Vec::new();
+        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+        let config = loop {
+            match figment.extract::<Config>() {
+                Ok(config) => break config,
+                Err(e) => {
+                    let before = errors.len();
+                    for err in e {
+                        let key = err.path.first().cloned();
+                        errors.push(format!(
+                            "{}{}",
+                            key.as_ref()
+                                .map(|k| format!("STUDIUM_{}: ", k.to_uppercase()))
+                                .unwrap_or_default(),
+                            err.kind
+                        ));
+                        match key.and_then(|k| defaults.get(&k).cloned().map(|v| (k, v))) {
+                            Some((k, v)) => figment = figment.merge(Serialized::default(&k, v)),
+                            None => return Err(ConfigError(errors)),
+                        }
+                    }
+                    if errors.len() == before {
+                        return Err(ConfigError(errors));
+                    }
+                }
+            }
+        };
+        if let Err(ConfigError(more)) = config.validate() {
+            errors.extend(more);
+        }
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
         Ok(config)
     }
 
@@ -321,8 +341,13 @@ mod tests {
 
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "bind = \"here\"\nbody_limit_bytes = \"lots\"\n").unwrap();
-        let err = Config::load(Some(&bad)).unwrap_err().to_string();
-        assert!(err.contains("STUDIUM_BODY_LIMIT_BYTES"), "{err}");
+        let err = Config::load(Some(&bad)).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.to_string().contains("STUDIUM_BODY_LIMIT_BYTES"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("STUDIUM_BIND"), "{err}");
 
         let typo = dir.join("typo.toml");
         std::fs::write(&typo, "bnd = \"127.0.0.1:1\"\n").unwrap();
