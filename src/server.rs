@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::state::AppState;
 
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    prepare_local_storage(&state.config.storage_url)?;
     let addr = state.config.bind_addr();
     let listener = TcpListener::bind(addr)
         .await
@@ -29,6 +30,21 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     .await?;
     housekeeping.abort();
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the local upload directory up front, so a path that cannot be written is reported
+/// at start rather than at the first upload. Object-store URLs (`s3://…`) are left alone.
+fn prepare_local_storage(storage_url: &str) -> anyhow::Result<()> {
+    if storage_url.contains("://") {
+        return Ok(());
+    }
+    std::fs::create_dir_all(storage_url).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the upload directory {storage_url:?} (STUDIUM_STORAGE_URL): {e}"
+        )
+    })?;
+    tracing::info!(directory = %storage_url, "uploads are stored in a local directory");
     Ok(())
 }
 
