@@ -263,6 +263,8 @@ def bench_backend(backend, args, pg_url, rows, memory):
         with PeakRss(server.proc.pid) as peak:
             log(f"bench[{backend}]: GET /healthz (ceiling)")
             results["GET /healthz (ceiling)"] = wrk(f"{base}/healthz", d, c, t)
+            log(f"bench[{backend}]: GET /readyz (one database round trip)")
+            results["GET /readyz (one SELECT 1)"] = wrk(f"{base}/readyz", d, c, t)
             log(f"bench[{backend}]: GET /api/v1/me")
             results["GET /api/v1/me"] = wrk(
                 f"{base}/api/v1/me", d, c, t, script=lua_rotating("GET", [("/api/v1/me", tok) for tok in tokens])
