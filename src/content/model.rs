@@ -249,39 +249,18 @@ impl LessonSummary {
 /// A lesson with its Markdown body and whether the caller completed it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LessonView {
-    pub id: Uuid,
-    pub topic_id: Uuid,
-    pub title: String,
+    #[serde(flatten)]
+    pub lesson: LessonSummary,
     /// The lesson in Markdown.
     pub content: String,
-    /// `text`, `video` or `pdf`.
-    pub content_type: String,
-    pub content_url: Option<String>,
-    pub order_index: i32,
-    pub duration_minutes: Option<i32>,
-    /// Whether the signed-in user has completed this lesson.
-    pub completed: bool,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 impl LessonView {
-    pub fn new(l: lessons::Model, progress: Option<&lesson_progress::Model>) -> Self {
-        let completed_at = progress.and_then(completed_at);
+    pub fn new(mut l: lessons::Model, progress: Option<&lesson_progress::Model>) -> Self {
+        let content = std::mem::take(&mut l.content);
         Self {
-            id: l.id,
-            topic_id: l.topic_id,
-            title: l.title,
-            content: l.content,
-            content_type: l.content_type,
-            content_url: l.content_url,
-            order_index: l.order_index,
-            duration_minutes: l.duration_minutes,
-            completed: completed_at.is_some(),
-            completed_at,
-            created_at: l.created_at,
-            updated_at: l.updated_at,
+            lesson: LessonSummary::new(l, progress),
+            content,
         }
     }
 }
