@@ -37,6 +37,20 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// Counts one attempt of `action` against the client's IP and against the account it names
+/// (SPEC §5: credential endpoints are limited per IP and per account).
+async fn limit_ip_and_account(
+    state: &AppState,
+    action: &str,
+    client: &ClientInfo,
+    account: &(dyn std::fmt::Display + Sync),
+    (per_ip, per_account): (i64, i64),
+) -> AppResult<()> {
+    let account_key = format!("{action}:account:{account}");
+    ratelimit::check(state, &format!("{action}:ip:{}", client.ip), per_ip).await?;
+    ratelimit::check(state, &account_key, per_account).await
+}
+
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
@@ -166,16 +180,15 @@ pub async fn login(
     let cfg = &state.config;
     let now = state.clock.now();
     let email = normalize_email(&req.email);
-    ratelimit::check(
+    limit_ip_and_account(
         state,
-        &format!("login:ip:{}", client.ip),
-        cfg.rate_limit_login_per_ip,
-    )
-    .await?;
-    ratelimit::check(
-        state,
-        &format!("login:account:{}", tokens::hash_token(&email)),
-        cfg.rate_limit_login_per_account,
+        "login",
+        client,
+        &tokens::hash_token(&email),
+        (
+            cfg.rate_limit_login_per_ip,
+            cfg.rate_limit_login_per_account,
+        ),
     )
     .await?;
     let user = users::Entity::find()
@@ -551,16 +564,15 @@ pub async fn resend_verification(
 ) -> AppResult<()> {
     let cfg = &state.config;
     let now = state.clock.now();
-    ratelimit::check(
+    limit_ip_and_account(
         state,
-        &format!("verify-resend:ip:{}", client.ip),
-        cfg.rate_limit_verify_resend_per_ip,
-    )
-    .await?;
-    ratelimit::check(
-        state,
-        &format!("verify-resend:account:{}", current.id),
-        cfg.rate_limit_verify_resend_per_account,
+        "verify-resend",
+        client,
+        &current.id,
+        (
+            cfg.rate_limit_verify_resend_per_ip,
+            cfg.rate_limit_verify_resend_per_account,
+        ),
     )
     .await?;
     let user = find_user(state.db.read(), current.id).await?;
@@ -584,16 +596,15 @@ pub async fn request_password_reset(
     let cfg = &state.config;
     let now = state.clock.now();
     let email = normalize_email(&req.email);
-    ratelimit::check(
+    limit_ip_and_account(
         state,
-        &format!("reset:ip:{}", client.ip),
-        cfg.rate_limit_password_reset_per_ip,
-    )
-    .await?;
-    ratelimit::check(
-        state,
-        &format!("reset:account:{}", tokens::hash_token(&email)),
-        cfg.rate_limit_password_reset_per_account,
+        "reset",
+        client,
+        &tokens::hash_token(&email),
+        (
+            cfg.rate_limit_password_reset_per_ip,
+            cfg.rate_limit_password_reset_per_account,
+        ),
     )
     .await?;
     let user = users::Entity::find()
