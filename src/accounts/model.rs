@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::entity::{user_profiles, users};
+use crate::http::validate::{http_url, not_blank, present};
 
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -77,22 +78,32 @@ pub struct PasswordChangeRequest {
     pub new_password: String,
 }
 
-/// Fields left out stay as they are.
+/// Fields left out stay as they are; `null` clears an optional text field.
 #[derive(Debug, Default, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
     #[garde(inner(length(min = 1, max = 100), custom(not_blank)))]
     pub full_name: Option<String>,
-    #[garde(inner(length(max = 2048), custom(http_url)))]
-    pub avatar_url: Option<String>,
-    #[garde(inner(length(max = 2000)))]
-    pub bio: Option<String>,
-    #[garde(inner(length(max = 50)))]
-    pub grade_level: Option<String>,
-    #[garde(inner(length(max = 200)))]
-    pub school: Option<String>,
-    #[garde(inner(length(max = 2000)))]
-    pub learning_goals: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 2048), custom(http_url))))]
+    pub avatar_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 2000))))]
+    pub bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 50))))]
+    pub grade_level: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 200))))]
+    pub school: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 2000))))]
+    pub learning_goals: Option<Option<String>>,
     #[garde(inner(length(max = 20), inner(length(min = 1, max = 100))))]
     pub preferred_subjects: Option<Vec<String>>,
     /// Minutes a day the student means to study, 1 to 1440.
@@ -101,20 +112,6 @@ pub struct UpdateProfileRequest {
     /// An IANA time zone such as `Europe/Berlin` or `Asia/Kolkata`; streak days follow it.
     #[garde(inner(custom(valid_timezone)))]
     pub timezone: Option<String>,
-}
-
-fn not_blank(value: &str, _: &()) -> garde::Result {
-    if value.trim().is_empty() {
-        return Err(garde::Error::new("must not be blank"));
-    }
-    Ok(())
-}
-
-fn http_url(value: &str, _: &()) -> garde::Result {
-    match reqwest::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
-        _ => Err(garde::Error::new("must be an http(s) URL")),
-    }
 }
 
 fn valid_timezone(value: &str, _: &()) -> garde::Result {

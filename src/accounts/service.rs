@@ -832,19 +832,19 @@ pub async fn update_profile(
         timezone,
     } = req;
     if let Some(v) = avatar_url {
-        active.avatar_url = Set(Some(v));
+        active.avatar_url = Set(v);
     }
     if let Some(v) = bio {
-        active.bio = Set(Some(v));
+        active.bio = Set(v);
     }
     if let Some(v) = grade_level {
-        active.grade_level = Set(Some(v));
+        active.grade_level = Set(v);
     }
     if let Some(v) = school {
-        active.school = Set(Some(v));
+        active.school = Set(v);
     }
     if let Some(v) = learning_goals {
-        active.learning_goals = Set(Some(v));
+        active.learning_goals = Set(v);
     }
     if let Some(v) = preferred_subjects {
         active.preferred_subjects = Set(Some(serde_json::json!(v)));

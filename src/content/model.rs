@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::entity::{lesson_progress, lessons, subjects, topics};
+use crate::http::validate::{http_url, not_blank};
 
 /// Longest Markdown body of a lesson, in bytes.
 pub const MAX_LESSON_CONTENT: usize = 200_000;
@@ -139,20 +140,6 @@ pub struct DeleteQuery {
     /// Without it, deleting something that still has lessons or topics is a 409.
     #[garde(skip)]
     pub cascade: Option<bool>,
-}
-
-fn not_blank(value: &str, _: &()) -> garde::Result {
-    if value.trim().is_empty() {
-        return Err(garde::Error::new("must not be blank"));
-    }
-    Ok(())
-}
-
-fn http_url(value: &str, _: &()) -> garde::Result {
-    match reqwest::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
-        _ => Err(garde::Error::new("must be an http(s) URL")),
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

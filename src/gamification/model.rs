@@ -1,12 +1,13 @@
 //! Request and response types of the gamification area.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::achievements::Criteria;
 use crate::entity::{achievements, xp_logs};
+use crate::http::validate::{not_blank, present};
 
 /// How many of the latest awards `GET /me/xp` lists.
 pub const RECENT_XP_AWARDS: u64 = 20;
@@ -141,22 +142,6 @@ pub struct UpdateAchievementRequest {
     pub criteria_value: Option<i32>,
     #[garde(inner(range(min = 0, max = MAX_XP_REWARD)))]
     pub xp_reward: Option<i32>,
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, via `default`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-fn not_blank(value: &str, _: &()) -> garde::Result {
-    if value.trim().is_empty() {
-        return Err(garde::Error::new("must not be blank"));
-    }
-    Ok(())
 }
 
 fn known_criteria(value: &str, _: &()) -> garde::Result {

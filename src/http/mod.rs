@@ -6,6 +6,7 @@ pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod validate;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -266,9 +266,11 @@ db_test!(expired_access_tokens_are_refused, |app| {
 
 db_test!(tampered_and_missing_tokens_are_401_problems, |app| {
     let user = app.student().await;
-    let mut tampered = user.access.clone();
-    tampered.pop();
-    tampered.push('A');
+    // Change one character well inside the signature (the last one carries padding bits).
+    let mut chars: Vec<char> = user.access.chars().collect();
+    let at = chars.len() - 10;
+    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
     for token in [Some(tampered.as_str()), Some("garbage"), None] {
         let res = app.get("/me", token).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
@@ -810,3 +812,53 @@ db_test!(
         assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
     }
 );
+
+db_test!(profile_fields_left_out_stay_and_null_clears_them, |app| {
+    let user = app.student().await;
+    let set = app
+        .patch(
+            "/me/profile",
+            Some(&user.access),
+            json!({"bio": "Loves algebra", "school": "Hilltop High",
+                   "avatar_url": "https://img.example.com/a.png"}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    let kept = app
+        .patch(
+            "/me/profile",
+            Some(&user.access),
+            json!({"grade_level": "10"}),
+        )
+        .await;
+    assert_eq!(kept.body["profile"]["bio"], "Loves algebra");
+    assert_eq!(kept.body["profile"]["grade_level"], "10");
+
+    let cleared = app
+        .patch(
+            "/me/profile",
+            Some(&user.access),
+            json!({"bio": null, "avatar_url": null}),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.text);
+    assert!(cleared.body["profile"]["bio"].is_null());
+    assert!(cleared.body["profile"]["avatar_url"].is_null());
+    assert_eq!(cleared.body["profile"]["school"], "Hilltop High");
+
+    let bad_url = app
+        .patch(
+            "/me/profile",
+            Some(&user.access),
+            json!({"avatar_url": "javascript:alert(1)"}),
+        )
+        .await;
+    assert_eq!(bad_url.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_url.body["errors"][0]["field"], "avatar_url");
+    // A profile field that is not optional cannot be nulled.
+    let null_tz = app
+        .patch("/me/profile", Some(&user.access), json!({"timezone": null}))
+        .await;
+    assert_eq!(null_tz.status, StatusCode::OK);
+    assert_eq!(null_tz.body["profile"]["timezone"], "UTC");
+});
