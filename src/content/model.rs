@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::entity::{lesson_progress, lessons, subjects, topics};
-use crate::http::validate::{http_url, not_blank};
+use crate::http::validate::{http_url, not_blank, present};
 
 /// Longest Markdown body of a lesson, in bytes.
 pub const MAX_LESSON_CONTENT: usize = 200_000;
@@ -38,18 +38,24 @@ pub struct CreateSubjectRequest {
     pub order_index: Option<i32>,
 }
 
-/// Fields left out stay as they are.
+/// Fields left out stay as they are; `null` clears an optional one.
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSubjectRequest {
     #[garde(inner(length(min = 1, max = 100), custom(not_blank)))]
     pub name: Option<String>,
-    #[garde(inner(length(max = 2000)))]
-    pub description: Option<String>,
-    #[garde(inner(length(min = 1, max = 50)))]
-    pub icon: Option<String>,
-    #[garde(inner(pattern("^#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")))]
-    pub color: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 2000))))]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(min = 1, max = 50))))]
+    pub icon: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(pattern("^#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$"))))]
+    pub color: Option<Option<String>>,
     #[garde(inner(range(min = 0, max = 1_000_000)))]
     pub order_index: Option<i32>,
 }
@@ -70,7 +76,7 @@ pub struct CreateTopicRequest {
     pub order_index: Option<i32>,
 }
 
-/// Fields left out stay as they are.
+/// Fields left out stay as they are; `null` clears an optional one.
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTopicRequest {
@@ -79,10 +85,14 @@ pub struct UpdateTopicRequest {
     pub subject_id: Option<Uuid>,
     #[garde(inner(length(min = 1, max = 150), custom(not_blank)))]
     pub name: Option<String>,
-    #[garde(inner(length(max = 2000)))]
-    pub description: Option<String>,
-    #[garde(inner(pattern("^(beginner|intermediate|advanced)$")))]
-    pub difficulty_level: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 2000))))]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(pattern("^(beginner|intermediate|advanced)$"))))]
+    pub difficulty_level: Option<Option<String>>,
     #[garde(inner(range(min = 0, max = 1_000_000)))]
     pub order_index: Option<i32>,
 }
@@ -110,7 +120,7 @@ pub struct CreateLessonRequest {
     pub duration_minutes: Option<i32>,
 }
 
-/// Fields left out stay as they are.
+/// Fields left out stay as they are; `null` clears an optional one.
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateLessonRequest {
@@ -123,12 +133,16 @@ pub struct UpdateLessonRequest {
     pub content: Option<String>,
     #[garde(inner(pattern("^(text|video|pdf)$")))]
     pub content_type: Option<String>,
-    #[garde(inner(length(max = 2048), custom(http_url)))]
-    pub content_url: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 2048), custom(http_url))))]
+    pub content_url: Option<Option<String>>,
     #[garde(inner(range(min = 0, max = 1_000_000)))]
     pub order_index: Option<i32>,
-    #[garde(inner(range(min = 1, max = 600)))]
-    pub duration_minutes: Option<i32>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, nullable)]
+    #[garde(inner(inner(range(min = 1, max = 600))))]
+    pub duration_minutes: Option<Option<i32>>,
 }
 
 /// `?cascade=` of the deletes of subjects and topics.

@@ -230,13 +230,13 @@ pub async fn update_subject(
         active.name = Set(v.trim().to_string());
     }
     if let Some(v) = description {
-        active.description = Set(Some(v));
+        active.description = Set(v);
     }
     if let Some(v) = icon {
-        active.icon = Set(Some(v));
+        active.icon = Set(v);
     }
     if let Some(v) = color {
-        active.color = Set(Some(v));
+        active.color = Set(v);
     }
     if let Some(v) = order_index {
         active.order_index = Set(v);
@@ -426,10 +426,10 @@ pub async fn update_topic(
         active.name = Set(v.trim().to_string());
     }
     if let Some(v) = description {
-        active.description = Set(Some(v));
+        active.description = Set(v);
     }
     if let Some(v) = difficulty_level {
-        active.difficulty_level = Set(Some(v));
+        active.difficulty_level = Set(v);
     }
     if let Some(v) = order_index {
         active.order_index = Set(v);
@@ -656,7 +656,10 @@ pub async fn update_lesson(
     check_lesson_shape(
         content_type.as_deref().unwrap_or(&current.content_type),
         content.as_deref().unwrap_or(&current.content),
-        content_url.as_deref().or(current.content_url.as_deref()),
+        match &content_url {
+            Some(new) => new.as_deref(),
+            None => current.content_url.as_deref(),
+        },
     )?;
     let mut active: lessons::ActiveModel = current.into();
     if let Some(v) = topic_id {
@@ -675,13 +678,13 @@ pub async fn update_lesson(
         active.content_type = Set(v);
     }
     if let Some(v) = content_url {
-        active.content_url = Set(Some(v));
+        active.content_url = Set(v);
     }
     if let Some(v) = order_index {
         active.order_index = Set(v);
     }
     if let Some(v) = duration_minutes {
-        active.duration_minutes = Set(Some(v));
+        active.duration_minutes = Set(v);
     }
     active.updated_at = Set(now);
     let lesson = active.update(&txn).await.map_err(|e| {

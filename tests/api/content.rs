@@ -828,3 +828,76 @@ db_test!(demo_content_seeds_once_and_is_listed, |app| {
         report.achievements
     );
 });
+
+db_test!(
+    patching_null_clears_optional_fields_and_keeps_lessons_valid,
+    |app| {
+        let admin = app.admin().await;
+        let subject = app
+        .post(
+            "/subjects",
+            Some(&admin.access),
+            json!({"name": "Optics", "description": "Light", "icon": "sun", "color": "#ffcc00"}),
+        )
+        .await;
+        assert_eq!(subject.status, StatusCode::CREATED, "{}", subject.text);
+        let id = subject.body["id"].as_str().unwrap();
+        let patched = app
+            .patch(
+                &format!("/subjects/{id}"),
+                Some(&admin.access),
+                json!({"icon": null, "color": null}),
+            )
+            .await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+        assert!(patched.body["icon"].is_null());
+        assert!(patched.body["color"].is_null());
+        assert_eq!(patched.body["description"], "Light");
+
+        let topic = app
+            .post(
+                &format!("/subjects/{id}/topics"),
+                Some(&admin.access),
+                json!({"name": "Lenses"}),
+            )
+            .await;
+        let topic_id = topic.body["id"].as_str().unwrap();
+        let video = app
+            .post(
+                &format!("/topics/{topic_id}/lessons"),
+                Some(&admin.access),
+                json!({"title": "Focal length", "content_type": "video",
+                   "content_url": "https://video.example.com/focal", "duration_minutes": 12}),
+            )
+            .await;
+        assert_eq!(video.status, StatusCode::CREATED, "{}", video.text);
+        let lesson_id = video.body["id"].as_str().unwrap();
+        // A video lesson cannot lose its URL; its duration can be cleared.
+        let no_url = app
+            .patch(
+                &format!("/lessons/{lesson_id}"),
+                Some(&admin.access),
+                json!({"content_url": null}),
+            )
+            .await;
+        assert_eq!(
+            no_url.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            no_url.text
+        );
+        let no_duration = app
+            .patch(
+                &format!("/lessons/{lesson_id}"),
+                Some(&admin.access),
+                json!({"duration_minutes": null}),
+            )
+            .await;
+        assert_eq!(no_duration.status, StatusCode::OK, "{}", no_duration.text);
+        assert!(no_duration.body["duration_minutes"].is_null());
+        assert_eq!(
+            no_duration.body["content_url"],
+            "https://video.example.com/focal"
+        );
+    }
+);
