@@ -9,7 +9,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -108,7 +108,7 @@ pub async fn register(
     password::check_strength("password", &req.password, &[&email, &full_name])?;
     let hash = password::hash(req.password).await?;
 
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let user_id = Uuid::now_v7();
     let inserted = users::ActiveModel {
         id: Set(user_id),
@@ -207,7 +207,7 @@ pub async fn login(
     if !user.is_active {
         return Err(AppError::Forbidden("this account has been deactivated"));
     }
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let user = touch_login(&txn, user, now).await?;
     let response = start_session(state, &txn, user, client, now).await?;
     txn.commit().await?;
@@ -249,7 +249,7 @@ pub async fn google_sign_in(
             "the Google account has no verified email address",
         ))?;
 
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let existing = users::Entity::find()
         .filter(
             Condition::any()
@@ -404,7 +404,7 @@ pub async fn refresh(
         cfg.rate_limit_refresh_per_account,
     )
     .await?;
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let Some((session, Some(user))) = auth_sessions::Entity::find_by_id(token.session_id)
         .find_also_related(users::Entity)
         .one(&txn)
@@ -545,7 +545,7 @@ fn send_verification_email(state: &AppState, email: &str, token: &str) {
 
 pub async fn verify_email(state: &AppState, req: TokenRequest) -> AppResult<()> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_VERIFY, now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::EmailVerified, Expr::value(true))
@@ -654,7 +654,7 @@ pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm)
         .unwrap_or_default();
     password::check_strength("new_password", &req.new_password, &inputs)?;
     let hash = password::hash(req.new_password).await?;
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_RESET, now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(hash))
@@ -693,7 +693,7 @@ pub async fn change_password(
         &[&user.email, &user.full_name],
     )?;
     let hash = password::hash(req.new_password).await?;
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(hash))
         .col_expr(users::Column::UpdatedAt, Expr::value(now))
@@ -817,7 +817,7 @@ pub async fn update_profile(
     req: UpdateProfileRequest,
 ) -> AppResult<MeResponse> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let profile = find_profile(&txn, current.id).await?;
     let mut active: user_profiles::ActiveModel = profile.into();
     let UpdateProfileRequest {
@@ -935,7 +935,7 @@ pub async fn admin_update_user(
             "admins cannot deactivate or demote themselves; ask another admin",
         ));
     }
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let user = find_user(&txn, user_id).await?;
     let mut active: users::ActiveModel = user.into();
     if let Some(role) = req.role {
@@ -977,7 +977,7 @@ pub async fn create_admin(
     password::check_strength("password", &password_plain, &[&email, full_name])
         .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
     let hash = password::hash(password_plain).await?;
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let id = Uuid::now_v7();
     users::ActiveModel {
         id: Set(id),

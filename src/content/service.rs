@@ -11,7 +11,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, SqlErr, TransactionTrait, TryInsertResult,
+    QueryOrder, QuerySelect, Select, SqlErr, TryInsertResult,
 };
 use uuid::Uuid;
 
@@ -180,7 +180,7 @@ pub async fn get_subject(state: &AppState, id: Uuid) -> AppResult<SubjectView> {
 /// `POST /subjects` (admin): subject names are unique (409 `subject-name-taken`).
 pub async fn create_subject(state: &AppState, req: CreateSubjectRequest) -> AppResult<SubjectView> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let order_index = match req.order_index {
         Some(i) => i,
         None => {
@@ -217,7 +217,7 @@ pub async fn update_subject(
     req: UpdateSubjectRequest,
 ) -> AppResult<SubjectView> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let mut active: subjects::ActiveModel = find_subject(&txn, id).await?.into();
     let UpdateSubjectRequest {
         name,
@@ -258,7 +258,7 @@ pub async fn update_subject(
 /// (with everyone's progress on them), topics and the subject in one transaction. The schema
 /// restricts these deletes, so nothing goes by accident.
 pub async fn delete_subject(state: &AppState, id: Uuid, cascade: bool) -> AppResult<()> {
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     find_subject(&txn, id).await?;
     let topic_ids = Query::select()
         .column(topics::Column::Id)
@@ -362,7 +362,7 @@ pub async fn create_topic(
     req: CreateTopicRequest,
 ) -> AppResult<TopicView> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     find_subject(&txn, subject_id).await?;
     let order_index = match req.order_index {
         Some(i) => i,
@@ -407,7 +407,7 @@ pub async fn update_topic(
     req: UpdateTopicRequest,
 ) -> AppResult<TopicView> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let mut active: topics::ActiveModel = find_topic(&txn, id).await?.into();
     let UpdateTopicRequest {
         subject_id,
@@ -451,7 +451,7 @@ pub async fn update_topic(
 /// `DELETE /topics/{id}` (admin): a topic with lessons is kept (409 `has-lessons`) unless
 /// `cascade`, which deletes its lessons and everyone's progress on them in the same transaction.
 pub async fn delete_topic(state: &AppState, id: Uuid, cascade: bool) -> AppResult<()> {
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     find_topic(&txn, id).await?;
     if cascade {
         let lesson_ids = Query::select()
@@ -595,7 +595,7 @@ pub async fn create_lesson(
     let content_type = req.content_type.unwrap_or_else(|| "text".to_string());
     check_lesson_shape(&content_type, &req.content, req.content_url.as_deref())?;
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     find_topic(&txn, topic_id).await?;
     let order_index = match req.order_index {
         Some(i) => i,
@@ -642,7 +642,7 @@ pub async fn update_lesson(
     req: UpdateLessonRequest,
 ) -> AppResult<LessonView> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let current = find_lesson(&txn, id).await?;
     let UpdateLessonRequest {
         topic_id,
@@ -702,7 +702,7 @@ pub async fn update_lesson(
 /// `DELETE /lessons/{id}` (admin): the lesson and everyone's progress on it. XP already
 /// earned for it stays earned.
 pub async fn delete_lesson(state: &AppState, id: Uuid) -> AppResult<()> {
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     find_lesson(&txn, id).await?;
     lesson_progress::Entity::delete_many()
         .filter(lesson_progress::Column::LessonId.eq(id))
@@ -728,7 +728,7 @@ pub async fn complete_lesson(
     lesson_id: Uuid,
 ) -> AppResult<CompleteLessonResponse> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     lock_user(&txn, user_id).await?;
     let lesson = find_lesson(&txn, lesson_id).await?;
 

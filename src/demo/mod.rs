@@ -13,10 +13,7 @@ use std::collections::HashSet;
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, TransactionTrait,
-    TryInsertResult,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, TryInsertResult};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -336,7 +333,7 @@ fn inserted(result: TryInsertResult<u64>) -> bool {
 /// whose name exists are left as they are, so running it again adds nothing.
 pub async fn seed(db: &Db, now: DateTime<Utc>) -> anyhow::Result<SeedReport> {
     let data = DemoData::load()?;
-    let txn = db.write().begin().await?;
+    let txn = db.begin_write().await?;
     let mut report = SeedReport::default();
     for file in &data.subjects {
         if seed_subject(&txn, file, now, &mut report).await? {

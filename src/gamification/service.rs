@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -141,7 +140,7 @@ pub async fn update_achievement(
     id: Uuid,
     req: UpdateAchievementRequest,
 ) -> AppResult<AchievementDefinition> {
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     let existing = achievements::Entity::find_by_id(id)
         .one(&txn)
         .await?

@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -55,7 +55,7 @@ pub async fn start(
     req: StartSessionRequest,
 ) -> AppResult<StudySessionView> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     lock_user(&txn, user.id).await?;
     let (subject_id, topic_id) = resolve_refs(&txn, req.subject_id, req.topic_id).await?;
     if let Some(open) = close_stale_open_session(&txn, user.id, now).await? {
@@ -110,7 +110,7 @@ pub async fn stop(
     session_id: Uuid,
 ) -> AppResult<FinishedSessionResponse> {
     let now = state.clock.now();
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     lock_user(&txn, user.id).await?;
     let session = study_sessions::Entity::find_by_id(session_id)
         .filter(study_sessions::Column::UserId.eq(user.id))
@@ -171,7 +171,7 @@ pub async fn log(
         return Err(AppError::Validation(errors));
     }
 
-    let txn = state.db.write().begin().await?;
+    let txn = state.db.begin_write().await?;
     lock_user(&txn, user.id).await?;
     let (subject_id, topic_id) = resolve_refs(&txn, req.subject_id, req.topic_id).await?;
     // A forgotten timer is closed at its cap first: it then overlaps only its real 4 hours.

@@ -901,3 +901,53 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    a_completion_waits_for_another_process_writing_the_same_database,
+    |app| {
+        use sea_orm::sea_query::Expr;
+        let admin = app.admin().await;
+        let student = app.student().await;
+        let subject_id = subject(&app, &admin, "Chemistry").await;
+        let topic_id = topic(&app, &admin, &subject_id, "Acids").await;
+        let lesson_id = lesson(&app, &admin, &topic_id, "pH").await;
+
+        // A second process (its own pool on the same database) is in the middle of a write
+        // transaction touching this student when the completion arrives.
+        let other = studium::db::Db::connect_url(&app.state.config.database_url, 1)
+            .await
+            .unwrap();
+        let txn = other.begin_write().await.unwrap();
+        studium::entity::users::Entity::update_many()
+            .col_expr(
+                studium::entity::users::Column::UpdatedAt,
+                Expr::value(app.clock.now()),
+            )
+            .filter(
+                studium::entity::users::Column::Id.eq(uuid::Uuid::parse_str(&student.id).unwrap()),
+            )
+            .exec(&txn)
+            .await
+            .unwrap();
+        let request = {
+            let app = app.clone();
+            let token = student.access.clone();
+            tokio::spawn(async move {
+                app.post(
+                    &format!("/lessons/{lesson_id}/complete"),
+                    Some(&token),
+                    json!({}),
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        txn.commit().await.unwrap();
+
+        // The request waited its turn rather than failing with "database is locked".
+        let res = request.await.unwrap();
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        assert_eq!(res.body["xp_awarded"], 10);
+        other.close().await;
+    }
+);
