@@ -10,6 +10,7 @@ mod m20261126_000003_study_gamification;
 mod m20261126_000004_ai;
 mod m20261126_000005_social_billing_jobs;
 mod m20261126_000006_mastery;
+mod m20261126_000007_seed_names;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_ai::Migration),
             Box::new(m20261126_000005_social_billing_jobs::Migration),
             Box::new(m20261126_000006_mastery::Migration),
+            Box::new(m20261126_000007_seed_names::Migration),
         ]
     }
 }

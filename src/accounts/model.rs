@@ -112,6 +112,19 @@ pub struct UpdateProfileRequest {
     /// An IANA time zone such as `Europe/Berlin` or `Asia/Kolkata`; streak days follow it.
     #[garde(inner(custom(valid_timezone)))]
     pub timezone: Option<String>,
+    /// What the student studies for, e.g. "pass my final exams".
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 200))))]
+    pub primary_goal: Option<Option<String>>,
+    /// How the student likes to study, e.g. "short daily sessions".
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    #[garde(inner(inner(length(max = 200))))]
+    pub study_preference: Option<Option<String>>,
+    /// Becomes true by itself once `primary_goal` and `study_preference` are both set.
+    #[garde(skip)]
+    pub onboarding_completed: Option<bool>,
 }
 
 fn valid_timezone(value: &str, _: &()) -> garde::Result {
@@ -126,10 +139,11 @@ fn valid_timezone(value: &str, _: &()) -> garde::Result {
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
-    pub full_name: String,
+    /// `email` or `google`: how the account signed up, or `google` once linked to Google.
+    pub auth_provider: String,
     pub role: String,
     pub is_active: bool,
-    pub email_verified: bool,
+    pub is_verified: bool,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
 }
@@ -139,18 +153,27 @@ impl From<users::Model> for UserView {
         Self {
             id: u.id,
             email: u.email,
-            full_name: u.full_name,
+            auth_provider: u.auth_provider,
             role: u.role,
             is_active: u.is_active,
-            email_verified: u.email_verified,
+            is_verified: u.is_verified,
             created_at: u.created_at,
             last_login_at: u.last_login_at,
         }
     }
 }
 
+/// A user in the admin's list: the account and the name from its profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub full_name: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileView {
+    pub full_name: String,
     pub avatar_url: Option<String>,
     pub bio: Option<String>,
     pub grade_level: Option<String>,
@@ -159,11 +182,15 @@ pub struct ProfileView {
     pub preferred_subjects: Vec<String>,
     pub daily_goal_minutes: i32,
     pub timezone: String,
+    pub primary_goal: Option<String>,
+    pub study_preference: Option<String>,
+    pub onboarding_completed: bool,
 }
 
 impl From<user_profiles::Model> for ProfileView {
     fn from(p: user_profiles::Model) -> Self {
         Self {
+            full_name: p.full_name,
             avatar_url: p.avatar_url,
             bio: p.bio,
             grade_level: p.grade_level,
@@ -175,6 +202,9 @@ impl From<user_profiles::Model> for ProfileView {
                 .unwrap_or_default(),
             daily_goal_minutes: p.daily_goal_minutes,
             timezone: p.timezone,
+            primary_goal: p.primary_goal,
+            study_preference: p.study_preference,
+            onboarding_completed: p.onboarding_completed,
         }
     }
 }

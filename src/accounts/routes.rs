@@ -221,12 +221,12 @@ async fn update_profile(
 
 /// List users (admin), optionally filtered by part of an email or name.
 #[utoipa::path(get, path = "/admin/users", tag = "admin", params(AdminUserQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<UserView>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<AdminUserView>), (status = 403, body = Problem)))]
 async fn admin_list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppQuery(query): AppQuery<AdminUserQuery>,
-) -> AppResult<Json<Page<UserView>>> {
+) -> AppResult<Json<Page<AdminUserView>>> {
     Ok(Json(service::admin_list_users(&state, query).await?))
 }
 

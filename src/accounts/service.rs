@@ -29,6 +29,9 @@ use crate::{gamification, ratelimit, study};
 const PURPOSE_VERIFY: &str = "verify_email";
 const PURPOSE_RESET: &str = "password_reset";
 const DEFAULT_TIMEZONE: &str = "UTC";
+/// `users.auth_provider`: how the account signed up, or "google" once Google sign-in linked it.
+const PROVIDER_EMAIL: &str = "email";
+const PROVIDER_GOOGLE: &str = "google";
 
 /// Where a request came from, for rate limits and the session list.
 #[derive(Debug, Clone)]
@@ -114,10 +117,10 @@ pub async fn register(
         id: Set(user_id),
         email: Set(email.clone()),
         password_hash: Set(Some(hash)),
-        full_name: Set(full_name),
+        auth_provider: Set(PROVIDER_EMAIL.into()),
         role: Set(ROLE_STUDENT.into()),
         is_active: Set(true),
-        email_verified: Set(false),
+        is_verified: Set(false),
         google_id: Set(None),
         last_login_at: Set(Some(now)),
         created_at: Set(now),
@@ -135,7 +138,7 @@ pub async fn register(
         }
         Err(e) => return Err(e.into()),
     };
-    create_profile(&txn, user_id, now).await?;
+    create_profile(&txn, user_id, &full_name, now).await?;
     let verify_token = create_email_token(state, &txn, user_id, PURPOSE_VERIFY, now).await?;
     let response = start_session(state, &txn, user, client, now).await?;
     txn.commit().await?;
@@ -146,11 +149,14 @@ pub async fn register(
 async fn create_profile(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
+    full_name: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     user_profiles::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
+        full_name: Set(full_name.to_string()),
+        onboarding_completed: Set(false),
         timezone: Set(DEFAULT_TIMEZONE.into()),
         daily_goal_minutes: Set(30),
         created_at: Set(now),
@@ -266,7 +272,8 @@ pub async fn google_sign_in(
         (None, Some(u)) => {
             let mut active: users::ActiveModel = u.clone().into();
             active.google_id = Set(Some(claims.sub.clone()));
-            active.email_verified = Set(true);
+            active.auth_provider = Set(PROVIDER_GOOGLE.into());
+            active.is_verified = Set(true);
             active.updated_at = Set(now);
             active.update(&txn).await?
         }
@@ -281,10 +288,10 @@ pub async fn google_sign_in(
                 id: Set(user_id),
                 email: Set(email.clone()),
                 password_hash: Set(None),
-                full_name: Set(full_name),
+                auth_provider: Set(PROVIDER_GOOGLE.into()),
                 role: Set(ROLE_STUDENT.into()),
                 is_active: Set(true),
-                email_verified: Set(true),
+                is_verified: Set(true),
                 google_id: Set(Some(claims.sub.clone())),
                 last_login_at: Set(None),
                 created_at: Set(now),
@@ -292,7 +299,7 @@ pub async fn google_sign_in(
             }
             .insert(&txn)
             .await?;
-            create_profile(&txn, user_id, now).await?;
+            create_profile(&txn, user_id, &full_name, now).await?;
             user
         }
     };
@@ -548,7 +555,7 @@ pub async fn verify_email(state: &AppState, req: TokenRequest) -> AppResult<()> 
     let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_VERIFY, now).await?;
     users::Entity::update_many()
-        .col_expr(users::Column::EmailVerified, Expr::value(true))
+        .col_expr(users::Column::IsVerified, Expr::value(true))
         .col_expr(users::Column::UpdatedAt, Expr::value(now))
         .filter(users::Column::Id.eq(user_id))
         .exec(&txn)
@@ -576,7 +583,7 @@ pub async fn resend_verification(
     )
     .await?;
     let user = find_user(state.db.read(), current.id).await?;
-    if user.email_verified {
+    if user.is_verified {
         return Err(AppError::conflict(
             "already-verified",
             "this email address is already verified",
@@ -644,21 +651,18 @@ pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm)
             .one(state.db.read())
             .await?;
         match row {
-            Some(r) => find_user(state.db.read(), r.user_id).await.ok(),
+            Some(r) => personal_words(state.db.read(), r.user_id).await.ok(),
             None => None,
         }
     };
-    let inputs: Vec<&str> = token_user
-        .as_ref()
-        .map(|u| vec![u.email.as_str(), u.full_name.as_str()])
-        .unwrap_or_default();
+    let inputs: Vec<&str> = token_user.iter().flatten().map(String::as_str).collect();
     password::check_strength("new_password", &req.new_password, &inputs)?;
     let hash = password::hash(req.new_password).await?;
     let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_RESET, now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(hash))
-        .col_expr(users::Column::EmailVerified, Expr::value(true))
+        .col_expr(users::Column::IsVerified, Expr::value(true))
         .col_expr(users::Column::UpdatedAt, Expr::value(now))
         .filter(users::Column::Id.eq(user_id))
         .exec(&txn)
@@ -687,11 +691,9 @@ pub async fn change_password(
             "the current password is not correct",
         ));
     }
-    password::check_strength(
-        "new_password",
-        &req.new_password,
-        &[&user.email, &user.full_name],
-    )?;
+    let words = personal_words(state.db.read(), user.id).await?;
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    password::check_strength("new_password", &req.new_password, &words)?;
     let hash = password::hash(req.new_password).await?;
     let txn = state.db.begin_write().await?;
     users::Entity::update_many()
@@ -703,6 +705,13 @@ pub async fn change_password(
     revoke_sessions(&txn, None, user.id, "password_changed", now).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// The words a password must not be built from: the account's email and name.
+async fn personal_words(conn: &impl ConnectionTrait, user_id: Uuid) -> AppResult<Vec<String>> {
+    let user = find_user(conn, user_id).await?;
+    let profile = find_profile(conn, user_id).await?;
+    Ok(vec![user.email, profile.full_name])
 }
 
 async fn find_user(conn: &impl ConnectionTrait, id: Uuid) -> AppResult<users::Model> {
@@ -794,7 +803,6 @@ pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse
     let streak = row
         .current_streak
         .map(|current_streak| user_streaks::Model {
-            id: Uuid::nil(),
             user_id: current.id,
             current_streak,
             longest_streak: row.longest_streak.unwrap_or(current_streak),
@@ -830,7 +838,19 @@ pub async fn update_profile(
         preferred_subjects,
         daily_goal_minutes,
         timezone,
+        primary_goal,
+        study_preference,
+        onboarding_completed,
     } = req;
+    if let Some(name) = full_name {
+        active.full_name = Set(name.trim().to_string());
+    }
+    if let Some(v) = primary_goal {
+        active.primary_goal = Set(v);
+    }
+    if let Some(v) = study_preference {
+        active.study_preference = Set(v);
+    }
     if let Some(v) = avatar_url {
         active.avatar_url = Set(v);
     }
@@ -855,19 +875,17 @@ pub async fn update_profile(
     if let Some(v) = timezone {
         active.timezone = Set(v);
     }
+    // Onboarding completes once the student has said what they study for and how they like
+    // to study; an explicit value wins.
+    let onboarded = onboarding_completed.unwrap_or_else(|| {
+        let set =
+            |v: &sea_orm::ActiveValue<Option<String>>| v.try_as_ref().is_some_and(|v| v.is_some());
+        *active.onboarding_completed.as_ref()
+            || (set(&active.primary_goal) && set(&active.study_preference))
+    });
+    active.onboarding_completed = Set(onboarded);
     active.updated_at = Set(now);
     active.update(&txn).await?;
-    if let Some(name) = full_name {
-        users::Entity::update_many()
-            .col_expr(
-                users::Column::FullName,
-                Expr::value(name.trim().to_string()),
-            )
-            .col_expr(users::Column::UpdatedAt, Expr::value(now))
-            .filter(users::Column::Id.eq(current.id))
-            .exec(&txn)
-            .await?;
-    }
     txn.commit().await?;
     me(state, current).await
 }
@@ -887,7 +905,7 @@ pub async fn delete_account(state: &AppState, current: &CurrentUser) -> AppResul
 pub async fn admin_list_users(
     state: &AppState,
     query: AdminUserQuery,
-) -> AppResult<Page<UserView>> {
+) -> AppResult<Page<AdminUserView>> {
     let limit = query
         .limit
         .unwrap_or(crate::http::extract::DEFAULT_PAGE_SIZE);
@@ -895,7 +913,9 @@ pub async fn admin_list_users(
         limit: Some(limit),
         cursor: query.cursor,
     };
-    let mut select = users::Entity::find().order_by_asc(users::Column::Id);
+    let mut select = users::Entity::find()
+        .find_also_related(user_profiles::Entity)
+        .order_by_asc(users::Column::Id);
     if let Some(after) = page.after_id()? {
         select = select.filter(users::Column::Id.gt(after));
     }
@@ -904,18 +924,30 @@ pub async fn admin_list_users(
         select = select.filter(
             Condition::any()
                 .add(users::Column::Email.like(&pattern))
-                .add(Expr::expr(Func::lower(Expr::col(users::Column::FullName))).like(&pattern)),
+                .add(
+                    Expr::expr(Func::lower(Expr::col((
+                        user_profiles::Entity,
+                        user_profiles::Column::FullName,
+                    ))))
+                    .like(&pattern),
+                ),
         );
     }
     let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|u| encode_cursor(u.id))
+        rows.last().map(|(u, _)| encode_cursor(u.id))
     } else {
         None
     };
     Ok(Page {
-        items: rows.into_iter().map(UserView::from).collect(),
+        items: rows
+            .into_iter()
+            .map(|(user, profile)| AdminUserView {
+                full_name: profile.map(|p| p.full_name).unwrap_or_default(),
+                user: user.into(),
+            })
+            .collect(),
         next_cursor,
     })
 }
@@ -983,10 +1015,10 @@ pub async fn create_admin(
         id: Set(id),
         email: Set(email),
         password_hash: Set(Some(hash)),
-        full_name: Set(full_name.to_string()),
+        auth_provider: Set(PROVIDER_EMAIL.into()),
         role: Set(ROLE_ADMIN.into()),
         is_active: Set(true),
-        email_verified: Set(true),
+        is_verified: Set(true),
         google_id: Set(None),
         last_login_at: NotSet,
         created_at: Set(now),
@@ -994,7 +1026,7 @@ pub async fn create_admin(
     }
     .insert(&txn)
     .await?;
-    create_profile(&txn, id, now)
+    create_profile(&txn, id, full_name, now)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     txn.commit().await?;

@@ -16,8 +16,9 @@ pub const MAX_LESSON_CONTENT: usize = 200_000;
 /// Lesson kinds (SPEC §2 lessons.content_type).
 pub const CONTENT_TYPES: [&str; 3] = ["text", "video", "pdf"];
 
-/// Topic difficulty levels.
-pub const DIFFICULTY_LEVELS: [&str; 3] = ["beginner", "intermediate", "advanced"];
+/// `topics.difficulty_level` runs from 1 (beginner) through 3 (intermediate) to 5 (advanced).
+pub const DIFFICULTY_MIN: i32 = 1;
+pub const DIFFICULTY_MAX: i32 = 5;
 
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,9 +69,9 @@ pub struct CreateTopicRequest {
     pub name: String,
     #[garde(inner(length(max = 2000)))]
     pub description: Option<String>,
-    /// `beginner`, `intermediate` or `advanced`.
-    #[garde(inner(pattern("^(beginner|intermediate|advanced)$")))]
-    pub difficulty_level: Option<String>,
+    /// 1 (beginner) to 5 (advanced); 3 is intermediate.
+    #[garde(inner(range(min = DIFFICULTY_MIN, max = DIFFICULTY_MAX)))]
+    pub difficulty_level: Option<i32>,
     /// Position within the subject (0 or more); defaults to after the last topic.
     #[garde(inner(range(min = 0, max = 1_000_000)))]
     pub order_index: Option<i32>,
@@ -90,9 +91,9 @@ pub struct UpdateTopicRequest {
     #[garde(inner(inner(length(max = 2000))))]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, nullable)]
-    #[garde(inner(inner(pattern("^(beginner|intermediate|advanced)$"))))]
-    pub difficulty_level: Option<Option<String>>,
+    #[schema(value_type = Option<i32>, nullable)]
+    #[garde(inner(inner(range(min = DIFFICULTY_MIN, max = DIFFICULTY_MAX))))]
+    pub difficulty_level: Option<Option<i32>>,
     #[garde(inner(range(min = 0, max = 1_000_000)))]
     pub order_index: Option<i32>,
 }
@@ -117,7 +118,7 @@ pub struct CreateLessonRequest {
     pub order_index: Option<i32>,
     /// Expected minutes, 1 to 600.
     #[garde(inner(range(min = 1, max = 600)))]
-    pub duration_minutes: Option<i32>,
+    pub estimated_duration_minutes: Option<i32>,
 }
 
 /// Fields left out stay as they are; `null` clears an optional one.
@@ -142,7 +143,7 @@ pub struct UpdateLessonRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i32>, nullable)]
     #[garde(inner(inner(range(min = 1, max = 600))))]
-    pub duration_minutes: Option<Option<i32>>,
+    pub estimated_duration_minutes: Option<Option<i32>>,
 }
 
 /// `?cascade=` of the deletes of subjects and topics.
@@ -189,7 +190,8 @@ pub struct TopicView {
     pub subject_id: Uuid,
     pub name: String,
     pub description: Option<String>,
-    pub difficulty_level: Option<String>,
+    /// 1 (beginner) to 5 (advanced).
+    pub difficulty_level: Option<i32>,
     pub order_index: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -220,7 +222,7 @@ pub struct LessonSummary {
     pub content_type: String,
     pub content_url: Option<String>,
     pub order_index: i32,
-    pub duration_minutes: Option<i32>,
+    pub estimated_duration_minutes: Option<i32>,
     /// Whether the signed-in user has completed this lesson.
     pub completed: bool,
     pub completed_at: Option<DateTime<Utc>>,
@@ -238,7 +240,7 @@ impl LessonSummary {
             content_type: l.content_type,
             content_url: l.content_url,
             order_index: l.order_index,
-            duration_minutes: l.duration_minutes,
+            estimated_duration_minutes: l.estimated_duration_minutes,
             completed: completed_at.is_some(),
             completed_at,
             created_at: l.created_at,
@@ -268,22 +270,14 @@ impl LessonView {
 
 /// When a progress row says the lesson was completed, if it does.
 fn completed_at(p: &lesson_progress::Model) -> Option<DateTime<Utc>> {
-    if p.status == STATUS_COMPLETED {
-        p.completed_at
-    } else {
-        None
-    }
+    p.completed.then_some(p.completed_at).flatten()
 }
-
-/// `lesson_progress.status` of a completed lesson.
-pub const STATUS_COMPLETED: &str = "completed";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LessonProgressView {
     pub id: Uuid,
     pub lesson_id: Uuid,
-    /// `in_progress` or `completed`.
-    pub status: String,
+    pub completed: bool,
     pub completed_at: Option<DateTime<Utc>>,
     pub time_spent_seconds: i32,
     pub created_at: DateTime<Utc>,
@@ -295,7 +289,7 @@ impl From<lesson_progress::Model> for LessonProgressView {
         Self {
             id: p.id,
             lesson_id: p.lesson_id,
-            status: p.status,
+            completed: p.completed,
             completed_at: p.completed_at,
             time_spent_seconds: p.time_spent_seconds,
             created_at: p.created_at,

@@ -616,7 +616,7 @@ pub async fn create_lesson(
         content_type: Set(content_type),
         content_url: Set(req.content_url),
         order_index: Set(order_index),
-        duration_minutes: Set(req.duration_minutes),
+        estimated_duration_minutes: Set(req.estimated_duration_minutes),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -651,7 +651,7 @@ pub async fn update_lesson(
         content_type,
         content_url,
         order_index,
-        duration_minutes,
+        estimated_duration_minutes,
     } = req;
     check_lesson_shape(
         content_type.as_deref().unwrap_or(&current.content_type),
@@ -683,8 +683,8 @@ pub async fn update_lesson(
     if let Some(v) = order_index {
         active.order_index = Set(v);
     }
-    if let Some(v) = duration_minutes {
-        active.duration_minutes = Set(v);
+    if let Some(v) = estimated_duration_minutes {
+        active.estimated_duration_minutes = Set(v);
     }
     active.updated_at = Set(now);
     let lesson = active.update(&txn).await.map_err(|e| {
@@ -736,7 +736,7 @@ pub async fn complete_lesson(
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         lesson_id: Set(lesson_id),
-        status: Set(STATUS_COMPLETED.into()),
+        completed: Set(true),
         completed_at: Set(Some(now)),
         time_spent_seconds: Set(0),
         created_at: Set(now),
@@ -753,15 +753,12 @@ pub async fn complete_lesson(
         // The row existed: it completes now only if it was not completed yet (say, in progress).
         _ => {
             let updated = lesson_progress::Entity::update_many()
-                .col_expr(
-                    lesson_progress::Column::Status,
-                    Expr::value(STATUS_COMPLETED),
-                )
+                .col_expr(lesson_progress::Column::Completed, Expr::value(true))
                 .col_expr(lesson_progress::Column::CompletedAt, Expr::value(now))
                 .col_expr(lesson_progress::Column::UpdatedAt, Expr::value(now))
                 .filter(lesson_progress::Column::UserId.eq(user_id))
                 .filter(lesson_progress::Column::LessonId.eq(lesson_id))
-                .filter(lesson_progress::Column::Status.ne(STATUS_COMPLETED))
+                .filter(lesson_progress::Column::Completed.eq(false))
                 .exec(&txn)
                 .await?;
             updated.rows_affected > 0
@@ -813,7 +810,7 @@ async fn lessons_per_topic(
         select = select
             .inner_join(lesson_progress::Entity)
             .filter(lesson_progress::Column::UserId.eq(user_id))
-            .filter(lesson_progress::Column::Status.eq(STATUS_COMPLETED));
+            .filter(lesson_progress::Column::Completed.eq(true));
     }
     let rows: Vec<(Uuid, i64)> = select.into_tuple().all(conn).await?;
     Ok(rows.into_iter().collect())

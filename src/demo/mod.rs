@@ -4,7 +4,7 @@
 //! them, checks every invariant the API would enforce (a bad file fails loudly instead of
 //! seeding half a catalogue), and writes them in one transaction.
 //!
-//! Seeding is idempotent: a subject or achievement whose name already exists is skipped, by
+//! Seeding is idempotent: a subject or achievement whose name (title) already exists is skipped, by
 //! the unique constraint on the name (`INSERT … ON CONFLICT DO NOTHING`), so re-running it or
 //! racing two runs never duplicates anything.
 
@@ -17,7 +17,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, Try
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::content::model::{CONTENT_TYPES, DIFFICULTY_LEVELS, MAX_LESSON_CONTENT};
+use crate::content::model::{CONTENT_TYPES, DIFFICULTY_MAX, DIFFICULTY_MIN, MAX_LESSON_CONTENT};
 use crate::db::Db;
 use crate::entity::{achievements, lessons, quiz_questions, quizzes, subjects, topics};
 use crate::gamification::achievements::Criteria;
@@ -75,7 +75,8 @@ pub struct SubjectDef {
 pub struct TopicDef {
     pub name: String,
     pub description: Option<String>,
-    pub difficulty_level: Option<String>,
+    /// 1 (beginner) to 5 (advanced).
+    pub difficulty_level: Option<i32>,
     #[serde(default)]
     pub order_index: i32,
     #[serde(default)]
@@ -87,7 +88,7 @@ pub struct TopicDef {
 #[serde(deny_unknown_fields)]
 pub struct LessonDef {
     pub title: String,
-    pub duration_minutes: Option<i32>,
+    pub estimated_duration_minutes: Option<i32>,
     #[serde(default)]
     pub order_index: i32,
     #[serde(default)]
@@ -126,9 +127,9 @@ struct AchievementsFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AchievementDef {
-    pub name: String,
+    pub title: String,
     pub description: String,
-    pub icon: Option<String>,
+    pub badge_icon: Option<String>,
     pub criteria_type: String,
     pub criteria_value: i32,
     #[serde(default)]
@@ -205,10 +206,10 @@ fn check_subject(file: &SubjectFile) -> anyhow::Result<()> {
 fn check_topic(topic: &TopicDef) -> anyhow::Result<()> {
     check_text("topic name", &topic.name, 150)?;
     ensure!(topic.order_index >= 0, "order_index is negative");
-    if let Some(level) = &topic.difficulty_level {
+    if let Some(level) = topic.difficulty_level {
         ensure!(
-            DIFFICULTY_LEVELS.contains(&level.as_str()),
-            "difficulty_level {level:?} is not one of {DIFFICULTY_LEVELS:?}"
+            (DIFFICULTY_MIN..=DIFFICULTY_MAX).contains(&level),
+            "difficulty_level {level} is not within {DIFFICULTY_MIN}..={DIFFICULTY_MAX}"
         );
     }
     for lesson in &topic.lessons {
@@ -231,10 +232,10 @@ fn check_lesson(lesson: &LessonDef) -> anyhow::Result<()> {
         lesson.content.len() <= MAX_LESSON_CONTENT,
         "content is longer than {MAX_LESSON_CONTENT} bytes"
     );
-    if let Some(minutes) = lesson.duration_minutes {
+    if let Some(minutes) = lesson.estimated_duration_minutes {
         ensure!(
             (1..=600).contains(&minutes),
-            "duration_minutes {minutes} is not within 1..=600"
+            "estimated_duration_minutes {minutes} is not within 1..=600"
         );
     }
     let content_type = lesson.content_type.as_deref().unwrap_or("text");
@@ -284,29 +285,29 @@ fn check_question(q: &QuestionDef) -> anyhow::Result<()> {
 fn check_achievements(list: &[AchievementDef]) -> anyhow::Result<()> {
     let mut names = HashSet::new();
     for a in list {
-        let context = || format!("achievement {:?}", a.name);
-        check_text("name", &a.name, 100).with_context(context)?;
+        let context = || format!("achievement {:?}", a.title);
+        check_text("title", &a.title, 100).with_context(context)?;
         check_text("description", &a.description, 2000).with_context(context)?;
         ensure!(
             Criteria::parse(&a.criteria_type).is_some(),
             "achievement {:?}: criteria_type {:?} is unknown",
-            a.name,
+            a.title,
             a.criteria_type
         );
         ensure!(
             a.criteria_value >= 1,
             "achievement {:?}: criteria_value must be at least 1",
-            a.name
+            a.title
         );
         ensure!(
             a.xp_reward >= 0,
             "achievement {:?}: xp_reward is negative",
-            a.name
+            a.title
         );
         ensure!(
-            names.insert(a.name.as_str()),
-            "the achievement name {:?} is used twice",
-            a.name
+            names.insert(a.title.as_str()),
+            "the achievement title {:?} is used twice",
+            a.title
         );
     }
     Ok(())
@@ -346,15 +347,15 @@ pub async fn seed(db: &Db, now: DateTime<Utc>) -> anyhow::Result<SeedReport> {
     for a in &data.achievements {
         let result = achievements::Entity::insert(achievements::ActiveModel {
             id: Set(Uuid::now_v7()),
-            name: Set(a.name.clone()),
+            title: Set(a.title.clone()),
             description: Set(a.description.clone()),
-            icon: Set(a.icon.clone()),
+            badge_icon: Set(a.badge_icon.clone()),
             criteria_type: Set(a.criteria_type.clone()),
             criteria_value: Set(a.criteria_value),
             xp_reward: Set(a.xp_reward),
             created_at: Set(now),
         })
-        .on_conflict_do_nothing_on([achievements::Column::Name])
+        .on_conflict_do_nothing_on([achievements::Column::Title])
         .exec_without_returning(&txn)
         .await?;
         if inserted(result) {
@@ -416,7 +417,7 @@ async fn seed_subject(
             name: Set(t.name.clone()),
             description: Set(t.description.clone()),
             order_index: Set(t.order_index),
-            difficulty_level: Set(t.difficulty_level.clone()),
+            difficulty_level: Set(t.difficulty_level),
             created_at: Set(now),
             updated_at: Set(now),
         })
@@ -432,7 +433,7 @@ async fn seed_subject(
                 content_type: Set(l.content_type.clone().unwrap_or_else(|| "text".into())),
                 content_url: Set(l.content_url.clone()),
                 order_index: Set(l.order_index),
-                duration_minutes: Set(l.duration_minutes),
+                estimated_duration_minutes: Set(l.estimated_duration_minutes),
                 created_at: Set(now),
                 updated_at: Set(now),
             })
@@ -451,7 +452,7 @@ async fn seed_subject(
                 description: Set(quiz.description.clone()),
                 difficulty: Set(quiz.difficulty.clone()),
                 source: Set(QUIZ_SOURCE_MANUAL.into()),
-                is_ai_generated: Set(false),
+                generated_by_ai: Set(false),
                 created_at: Set(now),
             })
             .exec_without_returning(conn)
@@ -579,7 +580,7 @@ correct_answer = CORRECT
         assert!(DemoData::parse(&[("t.toml", &text)], ("a.toml", "")).is_err());
         let achievements = r#"
 [[achievements]]
-name = "X"
+title = "X"
 description = "x"
 criteria_type = "karma"
 criteria_value = 1

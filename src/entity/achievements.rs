@@ -8,10 +8,10 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     #[sea_orm(unique)]
-    pub name: String,
+    pub title: String,
     #[sea_orm(column_type = "Text")]
     pub description: String,
-    pub icon: Option<String>,
+    pub badge_icon: Option<String>,
     pub criteria_type: String,
     pub criteria_value: i32,
     pub xp_reward: i32,

@@ -2,19 +2,24 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::numeric::Numeric;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
 #[sea_orm(table_name = "ai_usage_logs")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub user_id: Option<Uuid>,
-    pub feature: String,
-    pub model: String,
+    /// "doubt", "quiz" or "material".
+    pub feature_type: String,
+    pub model_name: String,
     pub prompt_tokens: i32,
     pub completion_tokens: i32,
     pub total_tokens: i32,
-    pub estimated_cost_micros: i64,
-    pub status: String,
+    /// US dollars, exact.
+    pub estimated_cost: Numeric,
+    /// "success", "error" or "rejected".
+    pub request_status: String,
     pub created_at: DateTimeUtc,
 }
 

@@ -7,10 +7,10 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub session_id: Uuid,
+    pub doubt_session_id: Uuid,
     pub role: String,
     #[sea_orm(column_type = "Text")]
-    pub content: String,
+    pub message_text: String,
     #[sea_orm(column_type = "JsonBinary")]
     pub citations: Option<Json>,
     pub tokens_used: Option<i32>,
@@ -21,7 +21,7 @@ pub struct Model {
 pub enum Relation {
     #[sea_orm(
         belongs_to = "super::doubt_sessions::Entity",
-        from = "Column::SessionId",
+        from = "Column::DoubtSessionId",
         to = "super::doubt_sessions::Column::Id",
         on_update = "NoAction",
         on_delete = "Cascade"

@@ -1,4 +1,4 @@
-//! `leaderboard_cache`: a precomputed leaderboard entry.
+//! `leaderboard_cache`: the precomputed global top 100 of one period.
 
 use sea_orm::entity::prelude::*;
 
@@ -7,30 +7,16 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub user_id: Uuid,
+    /// "weekly" or "monthly".
     pub period_type: String,
     pub period_start: Date,
-    pub xp: i64,
-    pub rank: i32,
+    /// The precomputed top 100: `[{rank, user_id, full_name, xp}]`.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub ranking_data: Json,
     pub generated_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::UserId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Users,
-}
-
-impl Related<super::users::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Users.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -9,7 +9,7 @@ pub struct Model {
     pub id: Uuid,
     pub user_id: Uuid,
     pub lesson_id: Uuid,
-    pub status: String,
+    pub completed: bool,
     pub completed_at: Option<DateTimeUtc>,
     pub time_spent_seconds: i32,
     pub created_at: DateTimeUtc,

@@ -14,7 +14,7 @@ pub struct Model {
     pub content_type: String,
     pub content_url: Option<String>,
     pub order_index: i32,
-    pub duration_minutes: Option<i32>,
+    pub estimated_duration_minutes: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

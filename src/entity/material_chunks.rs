@@ -10,7 +10,7 @@ pub struct Model {
     pub material_id: Uuid,
     pub chunk_index: i32,
     #[sea_orm(column_type = "Text")]
-    pub content: String,
+    pub chunk_text: String,
     pub token_count: i32,
     #[sea_orm(column_type = "Blob")]
     pub embedding_vector: Option<Vec<u8>>,

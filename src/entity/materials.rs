@@ -11,14 +11,15 @@ pub struct Model {
     pub topic_id: Option<Uuid>,
     pub title: String,
     pub file_name: String,
-    pub file_type: String,
+    pub content_type: String,
     pub file_size: i64,
+    /// The object's location in the store (a generated key; `s3://…` or a local path).
     #[sea_orm(unique)]
-    pub storage_key: String,
+    pub s3_url: String,
     pub processing_status: String,
     #[sea_orm(column_type = "Text")]
     pub processing_error: Option<String>,
-    pub created_at: DateTimeUtc,
+    pub uploaded_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
 

@@ -16,6 +16,7 @@ pub mod lesson_progress;
 pub mod lessons;
 pub mod material_chunks;
 pub mod materials;
+pub mod numeric;
 pub mod payments;
 pub mod processed_webhook_events;
 pub mod quiz_attempts;

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::numeric::Numeric;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Eq)]
 #[sea_orm(table_name = "quiz_attempts")]
 pub struct Model {
@@ -11,7 +13,8 @@ pub struct Model {
     pub quiz_id: Uuid,
     #[sea_orm(column_type = "JsonBinary")]
     pub answers: Json,
-    pub score: i32,
+    /// 0–100, fractions kept.
+    pub score_percentage: Numeric,
     pub correct_count: i32,
     pub total_questions: i32,
     pub xp_awarded: i32,

@@ -15,7 +15,7 @@ pub struct Model {
     pub description: Option<String>,
     pub difficulty: Option<String>,
     pub source: String,
-    pub is_ai_generated: bool,
+    pub generated_by_ai: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -15,6 +15,8 @@ pub struct Model {
     pub duration_seconds: Option<i32>,
     #[sea_orm(column_type = "Text")]
     pub notes: Option<String>,
+    /// The XP this session earned (0 while it runs).
+    pub xp_awarded: i32,
     pub created_at: DateTimeUtc,
 }
 

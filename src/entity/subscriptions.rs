@@ -1,4 +1,4 @@
-//! `subscriptions`: a user's subscription (one per user).
+//! `subscriptions`: a user's subscription history; at most one is current.
 
 use sea_orm::entity::prelude::*;
 
@@ -7,7 +7,6 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    #[sea_orm(unique)]
     pub user_id: Uuid,
     pub plan: String,
     pub status: String,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::numeric::Numeric;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "topic_progress")]
 pub struct Model {
@@ -9,11 +11,12 @@ pub struct Model {
     pub id: Uuid,
     pub user_id: Uuid,
     pub topic_id: Uuid,
-    pub mastery_score: f64,
+    /// 0–100, two decimals.
+    pub mastery_score: Numeric,
     pub lessons_completed: i32,
     pub quizzes_taken: i32,
     pub last_practiced_at: Option<DateTimeUtc>,
-    pub updated_at: DateTimeUtc,
+    pub last_updated: DateTimeUtc,
     /// Exponentially weighted average of the topic's quiz scores (0–100); NULL before any quiz.
     pub quiz_score_avg: Option<f64>,
 }

@@ -12,7 +12,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub description: Option<String>,
     pub order_index: i32,
-    pub difficulty_level: Option<String>,
+    /// 1 (beginner) to 5 (advanced).
+    pub difficulty_level: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

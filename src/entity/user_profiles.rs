@@ -9,6 +9,7 @@ pub struct Model {
     pub id: Uuid,
     #[sea_orm(unique)]
     pub user_id: Uuid,
+    pub full_name: String,
     pub avatar_url: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub bio: Option<String>,
@@ -20,6 +21,9 @@ pub struct Model {
     pub preferred_subjects: Option<Json>,
     pub daily_goal_minutes: i32,
     pub timezone: String,
+    pub primary_goal: Option<String>,
+    pub study_preference: Option<String>,
+    pub onboarding_completed: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -13,10 +13,10 @@ pub struct Model {
     pub title: String,
     #[sea_orm(column_type = "Text")]
     pub reason: String,
-    pub priority: i32,
+    pub priority_score: i32,
     pub expires_at: DateTimeUtc,
     pub dismissed_at: Option<DateTimeUtc>,
-    pub created_at: DateTimeUtc,
+    pub generated_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,8 +6,6 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "user_streaks")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    #[sea_orm(unique)]
     pub user_id: Uuid,
     pub current_streak: i32,
     pub longest_streak: i32,

@@ -10,10 +10,11 @@ pub struct Model {
     #[sea_orm(unique)]
     pub email: String,
     pub password_hash: Option<String>,
-    pub full_name: String,
     pub role: String,
     pub is_active: bool,
-    pub email_verified: bool,
+    /// How the account signed up or was last linked: "email" or "google".
+    pub auth_provider: String,
+    pub is_verified: bool,
     #[sea_orm(unique)]
     pub google_id: Option<String>,
     pub last_login_at: Option<DateTimeUtc>,
@@ -59,11 +60,9 @@ pub enum Relation {
     SentFriendRequests,
     #[sea_orm(has_many = "super::friends::Entity", via_rel = "Relation::Addressee")]
     ReceivedFriendRequests,
-    #[sea_orm(has_many = "super::leaderboard_cache::Entity")]
-    LeaderboardCache,
     #[sea_orm(has_many = "super::user_recommendations::Entity")]
     UserRecommendations,
-    #[sea_orm(has_one = "super::subscriptions::Entity")]
+    #[sea_orm(has_many = "super::subscriptions::Entity")]
     Subscriptions,
     #[sea_orm(has_many = "super::payments::Entity")]
     Payments,
@@ -150,12 +149,6 @@ impl Related<super::quiz_attempts::Entity> for Entity {
 impl Related<super::materials::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Materials.def()
-    }
-}
-
-impl Related<super::leaderboard_cache::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::LeaderboardCache.def()
     }
 }
 

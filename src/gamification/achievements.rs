@@ -81,8 +81,6 @@ impl Criteria {
     }
 }
 
-/// `lesson_progress.status` of a finished lesson.
-const LESSON_COMPLETED: &str = "completed";
 /// `doubt_messages.role` of the student's own messages.
 const ROLE_USER: &str = "user";
 /// `friends.status` of a friendship (as opposed to a pending request).
@@ -116,7 +114,9 @@ async fn distinct_quizzes(
         .from(quiz_attempts::Entity)
         .and_where(quiz_attempts::Column::UserId.eq(user_id));
     if let Some(min) = min_score {
-        stmt.and_where(quiz_attempts::Column::Score.gte(min));
+        stmt.and_where(
+            quiz_attempts::Column::ScorePercentage.gte(rust_decimal::Decimal::from(min)),
+        );
     }
     scalar(conn, &stmt).await
 }
@@ -135,7 +135,7 @@ pub async fn metric(
             .unwrap_or(0)),
         Criteria::LessonsCompleted => lesson_progress::Entity::find()
             .filter(lesson_progress::Column::UserId.eq(user_id))
-            .filter(lesson_progress::Column::Status.eq(LESSON_COMPLETED))
+            .filter(lesson_progress::Column::Completed.eq(true))
             .count(conn)
             .await
             .map(count_to_i64),
@@ -249,7 +249,7 @@ async fn unlock(
         XpSource::Achievement,
         achievement.id,
         achievement.xp_reward,
-        &format!("Achievement unlocked: {}", achievement.name),
+        &format!("Achievement unlocked: {}", achievement.title),
         now,
     )
     .await?;

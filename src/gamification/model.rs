@@ -56,9 +56,9 @@ pub struct XpSummary {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AchievementView {
     pub id: Uuid,
-    pub name: String,
+    pub title: String,
     pub description: String,
-    pub icon: Option<String>,
+    pub badge_icon: Option<String>,
     /// What is measured: `total_xp`, `streak_days`, `lessons_completed`, `quizzes_completed`,
     /// `perfect_quizzes`, `study_minutes`, `doubts_asked` or `friends`.
     pub criteria_type: String,
@@ -75,9 +75,9 @@ pub struct AchievementView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AchievementDefinition {
     pub id: Uuid,
-    pub name: String,
+    pub title: String,
     pub description: String,
-    pub icon: Option<String>,
+    pub badge_icon: Option<String>,
     pub criteria_type: String,
     pub criteria_value: i32,
     pub xp_reward: i32,
@@ -88,9 +88,9 @@ impl From<achievements::Model> for AchievementDefinition {
     fn from(a: achievements::Model) -> Self {
         Self {
             id: a.id,
-            name: a.name,
+            title: a.title,
             description: a.description,
-            icon: a.icon,
+            badge_icon: a.badge_icon,
             criteria_type: a.criteria_type,
             criteria_value: a.criteria_value,
             xp_reward: a.xp_reward,
@@ -106,11 +106,11 @@ impl From<achievements::Model> for AchievementDefinition {
 pub struct CreateAchievementRequest {
     /// Unique among achievements.
     #[garde(length(min = 1, max = 100), custom(not_blank))]
-    pub name: String,
+    pub title: String,
     #[garde(length(min = 1, max = 2000), custom(not_blank))]
     pub description: String,
     #[garde(inner(length(max = 255)))]
-    pub icon: Option<String>,
+    pub badge_icon: Option<String>,
     /// `total_xp`, `streak_days`, `lessons_completed`, `quizzes_completed`, `perfect_quizzes`,
     /// `study_minutes`, `doubts_asked` or `friends`.
     #[garde(custom(known_criteria))]
@@ -124,18 +124,18 @@ pub struct CreateAchievementRequest {
     pub xp_reward: i32,
 }
 
-/// Fields left out stay as they are; `"icon": null` removes the icon.
+/// Fields left out stay as they are; `"badge_icon": null` removes the badge.
 #[derive(Debug, Default, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAchievementRequest {
     #[garde(inner(length(min = 1, max = 100), custom(not_blank)))]
-    pub name: Option<String>,
+    pub title: Option<String>,
     #[garde(inner(length(min = 1, max = 2000), custom(not_blank)))]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable)]
     #[garde(inner(inner(length(max = 255))))]
-    pub icon: Option<Option<String>>,
+    pub badge_icon: Option<Option<String>>,
     #[garde(inner(custom(known_criteria)))]
     pub criteria_type: Option<String>,
     #[garde(inner(range(min = 1)))]

@@ -89,9 +89,9 @@ pub async fn list_achievements(
             unlocked_at: unlocked.get(&a.id).copied(),
             progress,
             id: a.id,
-            name: a.name,
+            title: a.title,
             description: a.description,
-            icon: a.icon,
+            badge_icon: a.badge_icon,
             criteria_type: a.criteria_type,
             criteria_value: a.criteria_value,
             xp_reward: a.xp_reward,
@@ -101,10 +101,10 @@ pub async fn list_achievements(
 }
 
 fn name_taken(err: DbErr) -> AppError {
-    if is_unique_violation(&err, "achievements_name_key", "achievements.name") {
+    if is_unique_violation(&err, "achievements_title_key", "achievements.title") {
         return AppError::conflict(
-            "achievement-name-taken",
-            "an achievement with this name already exists",
+            "achievement-title-taken",
+            "an achievement with this title already exists",
         );
     }
     err.into()
@@ -119,9 +119,9 @@ pub async fn create_achievement(
     let now = state.clock.now();
     let model = achievements::ActiveModel {
         id: Set(Uuid::now_v7()),
-        name: Set(req.name.trim().to_string()),
+        title: Set(req.title.trim().to_string()),
         description: Set(req.description.trim().to_string()),
-        icon: Set(req.icon.filter(|i| !i.trim().is_empty())),
+        badge_icon: Set(req.badge_icon.filter(|i| !i.trim().is_empty())),
         criteria_type: Set(req.criteria_type),
         criteria_value: Set(req.criteria_value),
         xp_reward: Set(req.xp_reward),
@@ -147,21 +147,21 @@ pub async fn update_achievement(
         .ok_or(AppError::NotFound("achievement"))?;
     let mut active: achievements::ActiveModel = existing.clone().into();
     let UpdateAchievementRequest {
-        name,
+        title,
         description,
-        icon,
+        badge_icon,
         criteria_type,
         criteria_value,
         xp_reward,
     } = req;
-    if let Some(v) = name {
-        active.name = Set(v.trim().to_string());
+    if let Some(v) = title {
+        active.title = Set(v.trim().to_string());
     }
     if let Some(v) = description {
         active.description = Set(v.trim().to_string());
     }
-    if let Some(v) = icon {
-        active.icon = Set(v.filter(|i| !i.trim().is_empty()));
+    if let Some(v) = badge_icon {
+        active.badge_icon = Set(v.filter(|i| !i.trim().is_empty()));
     }
     if let Some(v) = criteria_type {
         active.criteria_type = Set(v);

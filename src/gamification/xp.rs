@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::entity::xp_logs::{self, Column, Entity};
 
-/// What an award is for; stored as `xp_logs.source_type`.
+/// What an award is for; stored as `xp_logs.source_type` with the seed's values (quiz, lesson,
+/// doubt, study) and `achievement` for an achievement's reward, which is none of those.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XpSource {
     Lesson,
@@ -25,9 +26,10 @@ impl XpSource {
     pub fn as_str(self) -> &'static str {
         match self {
             XpSource::Lesson => "lesson",
-            XpSource::StudySession => "study_session",
-            XpSource::QuizAttempt => "quiz_attempt",
-            XpSource::QuizPerfect => "quiz_perfect",
+            XpSource::StudySession => "study",
+            // Both quiz awards are "quiz"; the attempt's references the attempt, the
+            // perfect-score bonus references the quiz, so the unique key tells them apart.
+            XpSource::QuizAttempt | XpSource::QuizPerfect => "quiz",
             XpSource::Doubt => "doubt",
             XpSource::Achievement => "achievement",
         }

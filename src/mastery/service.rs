@@ -28,7 +28,11 @@
 //! (user, topic) is created with insert-or-ignore on its unique key, so racing first events
 //! create it once.
 
+use rust_decimal::Decimal;
+
+use crate::entity::numeric::Numeric;
 use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -56,9 +60,6 @@ pub const COVERAGE_ONLY_CAP: f64 = 50.0;
 pub const HALF_LIFE_DAYS: f64 = 30.0;
 /// The fraction of the stored score that decay never goes below.
 pub const DECAY_FLOOR: f64 = 0.5;
-
-/// `lesson_progress.status` of a finished lesson.
-const LESSON_COMPLETED: &str = "completed";
 
 /// The factor by which a score fades after `days` without practice: `0.5^(days/half-life)`,
 /// never below [`DECAY_FLOOR`].
@@ -105,7 +106,20 @@ pub fn current_score(row: &topic_progress::Model, now: DateTime<Utc>) -> f64 {
         .last_practiced_at
         .map(|at| decay_factor(days_between(at, now)))
         .unwrap_or(1.0);
-    (row.mastery_score * factor).clamp(0.0, 100.0)
+    (score_f64(row.mastery_score) * factor).clamp(0.0, 100.0)
+}
+
+/// A score as stored: `topic_progress.mastery_score` is NUMERIC(5,2).
+fn stored_score(score: f64) -> Numeric {
+    Numeric(
+        Decimal::from_f64_retain(score.clamp(0.0, 100.0))
+            .unwrap_or_default()
+            .round_dp(2),
+    )
+}
+
+fn score_f64(score: Numeric) -> f64 {
+    score.0.to_f64().unwrap_or(0.0)
 }
 
 /// The (user, topic) row, created empty if it does not exist yet. Insert-or-ignore on the
@@ -120,11 +134,11 @@ async fn ensure_row(
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         topic_id: Set(topic_id),
-        mastery_score: Set(0.0),
+        mastery_score: Set(Numeric::default()),
         lessons_completed: Set(0),
         quizzes_taken: Set(0),
         last_practiced_at: Set(None),
-        updated_at: Set(now),
+        last_updated: Set(now),
         quiz_score_avg: Set(None),
     })
     .on_conflict_do_nothing_on([
@@ -150,7 +164,7 @@ async fn completed_lessons(
     let n = lesson_progress::Entity::find()
         .inner_join(lessons::Entity)
         .filter(lesson_progress::Column::UserId.eq(user_id))
-        .filter(lesson_progress::Column::Status.eq(LESSON_COMPLETED))
+        .filter(lesson_progress::Column::Completed.eq(true))
         .filter(lessons::Column::TopicId.eq(topic_id))
         .count(conn)
         .await?;
@@ -176,12 +190,12 @@ async fn store(
     let completed = completed_lessons(conn, row.user_id, row.topic_id).await?;
     let total = lessons_in_topic(conn, row.topic_id).await?;
     let mut active: topic_progress::ActiveModel = row.into();
-    active.mastery_score = Set(blended_score(quiz_avg, completed, total));
+    active.mastery_score = Set(stored_score(blended_score(quiz_avg, completed, total)));
     active.lessons_completed = Set(i32::try_from(completed).unwrap_or(i32::MAX));
     active.quizzes_taken = Set(quizzes_taken);
     active.quiz_score_avg = Set(quiz_avg);
     active.last_practiced_at = Set(Some(now));
-    active.updated_at = Set(now);
+    active.last_updated = Set(now);
     active.update(conn).await?;
     Ok(())
 }
@@ -291,7 +305,7 @@ pub async fn my_mastery(
                 topic_name: topic.name,
                 subject_id: topic.subject_id,
                 mastery,
-                stored_mastery: row.mastery_score,
+                stored_mastery: score_f64(row.mastery_score),
                 level: MasteryLevel::for_score(mastery),
                 lessons_completed: row.lessons_completed,
                 lessons_total,

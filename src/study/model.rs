@@ -88,6 +88,8 @@ pub struct StudySessionView {
     /// Set when the session ends; at most 14400 (4 hours).
     pub duration_seconds: Option<i32>,
     pub notes: Option<String>,
+    /// The XP this session earned: 1 per full minute, at most 120; 0 while it runs.
+    pub xp_awarded: i32,
     pub created_at: DateTime<Utc>,
 }
 
@@ -101,6 +103,7 @@ impl From<study_sessions::Model> for StudySessionView {
             ended_at: s.ended_at,
             duration_seconds: s.duration_seconds,
             notes: s.notes,
+            xp_awarded: s.xp_awarded,
             created_at: s.created_at,
         }
     }

@@ -69,6 +69,7 @@ pub async fn start(
         started_at: Set(now),
         ended_at: Set(None),
         duration_seconds: Set(None),
+        xp_awarded: Set(0),
         notes: Set(clean_notes(req.notes)),
         created_at: Set(now),
     }
@@ -208,6 +209,7 @@ pub async fn log(
         started_at: Set(req.started_at),
         ended_at: Set(None),
         duration_seconds: Set(None),
+        xp_awarded: Set(0),
         notes: Set(clean_notes(req.notes)),
         created_at: Set(now),
     }
@@ -276,11 +278,6 @@ async fn finish(
         .clamp(0, MAX_SESSION_SECONDS);
     let duration = i32::try_from(seconds).unwrap_or(0);
     let user_id = session.user_id;
-    let mut active: study_sessions::ActiveModel = session.into();
-    active.ended_at = Set(Some(ended_at));
-    active.duration_seconds = Set(Some(duration));
-    let session = active.update(conn).await?;
-
     let xp_awarded = xp::award(
         conn,
         user_id,
@@ -291,6 +288,11 @@ async fn finish(
         now,
     )
     .await?;
+    let mut active: study_sessions::ActiveModel = session.into();
+    active.ended_at = Set(Some(ended_at));
+    active.duration_seconds = Set(Some(duration));
+    active.xp_awarded = Set(xp_awarded);
+    let session = active.update(conn).await?;
     if duration >= MIN_STUDY_SECONDS {
         streaks::record_study_day(conn, user_id, tz, ended_at, now).await?;
     }

@@ -40,7 +40,7 @@ pub fn displayed_current(streak: Option<&user_streaks::Model>, tz: Tz, now: Date
 ///
 /// Call inside the event's transaction, after `db::lock_user`: the read-modify-write below is
 /// only safe while the user's writers are serialised. The first row is inserted with
-/// `ON CONFLICT DO NOTHING` on the unique `user_id`, so even a caller that forgot the lock
+/// `ON CONFLICT DO NOTHING` on the `user_id` primary key, so even a caller that forgot the lock
 /// cannot fail on a duplicate; it then applies the day to the row that won.
 pub async fn record_study_day(
     conn: &impl ConnectionTrait,
@@ -58,7 +58,6 @@ pub async fn record_study_day(
         Some(existing) => existing,
         None => {
             let first = user_streaks::Model {
-                id: Uuid::now_v7(),
                 user_id,
                 current_streak: 1,
                 longest_streak: 1,
@@ -66,7 +65,6 @@ pub async fn record_study_day(
                 updated_at: now,
             };
             let inserted = user_streaks::Entity::insert(user_streaks::ActiveModel {
-                id: Set(first.id),
                 user_id: Set(user_id),
                 current_streak: Set(first.current_streak),
                 longest_streak: Set(first.longest_streak),
@@ -109,7 +107,6 @@ mod tests {
         // 20:00Z on 2 March is 01:30 on 3 March in Kolkata.
         let now = Utc.with_ymd_and_hms(2026, 3, 2, 20, 0, 0).unwrap();
         let row = |last: NaiveDate| user_streaks::Model {
-            id: Uuid::now_v7(),
             user_id: Uuid::now_v7(),
             current_streak: 4,
             longest_streak: 6,

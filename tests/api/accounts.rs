@@ -13,6 +13,8 @@ db_test!(register_then_login_refresh_and_read_me, |app| {
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
     assert_eq!(res.body["user"]["email"], email.to_lowercase());
     assert_eq!(res.body["user"]["role"], "student");
+    assert_eq!(res.body["user"]["auth_provider"], "email");
+    assert_eq!(res.body["user"]["is_verified"], false);
     assert_eq!(res.body["token_type"], "Bearer");
     assert_eq!(res.body["expires_in"], 900);
     assert!(res.body["user"].get("password_hash").is_none());
@@ -24,7 +26,7 @@ db_test!(register_then_login_refresh_and_read_me, |app| {
 
     let me = app.get("/me", Some(&user.access)).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
-    assert_eq!(me.body["user"]["full_name"], "Grace Hopper");
+    assert_eq!(me.body["profile"]["full_name"], "Grace Hopper");
     assert_eq!(me.body["profile"]["timezone"], "UTC");
     assert_eq!(me.body["total_xp"], 0);
     assert_eq!(me.body["level"], 1);
@@ -302,7 +304,7 @@ db_test!(profile_updates_validate_the_time_zone, |app| {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
     assert_eq!(ok.body["profile"]["timezone"], "Asia/Kolkata");
     assert_eq!(ok.body["profile"]["daily_goal_minutes"], 45);
-    assert_eq!(ok.body["user"]["full_name"], "Ada L.");
+    assert_eq!(ok.body["profile"]["full_name"], "Ada L.");
     let me = app.get("/me", Some(&user.access)).await;
     assert_eq!(me.body["profile"]["preferred_subjects"][0], "Algebra");
 
@@ -559,7 +561,7 @@ async fn email_verification_and_password_reset_by_email(backend: Backend) {
         move |app| async move {
             let user = app.student().await;
             let me = app.get("/me", Some(&user.access)).await;
-            assert_eq!(me.body["user"]["email_verified"], false);
+            assert_eq!(me.body["user"]["is_verified"], false);
 
             let mail = sink.wait_for(&user.email, "Confirm your email").await;
             let token = token_in(&mail);
@@ -568,7 +570,7 @@ async fn email_verification_and_password_reset_by_email(backend: Backend) {
                 .await;
             assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
             let me = app.get("/me", Some(&user.access)).await;
-            assert_eq!(me.body["user"]["email_verified"], true);
+            assert_eq!(me.body["user"]["is_verified"], true);
             // Single use.
             let again = app
                 .post("/auth/verify-email", None, json!({"token": token}))
@@ -703,7 +705,8 @@ async fn google_sign_in_verifies_tokens_against_jwks(backend: Backend) {
             let ok = google(key1.sign(&google_claims(aud, iss, 3600, &email))).await;
             assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
             assert_eq!(ok.body["user"]["email"], email.as_str());
-            assert_eq!(ok.body["user"]["email_verified"], true);
+            assert_eq!(ok.body["user"]["is_verified"], true);
+            assert_eq!(ok.body["user"]["auth_provider"], "google");
             let first_id = ok.body["user"]["id"].clone();
             // The same Google account signs in to the same user.
             let again = google(key1.sign(&google_claims(aud, iss, 3600, &email))).await;
@@ -862,3 +865,63 @@ db_test!(profile_fields_left_out_stay_and_null_clears_them, |app| {
     assert_eq!(null_tz.status, StatusCode::OK);
     assert_eq!(null_tz.body["profile"]["timezone"], "UTC");
 });
+
+db_test!(
+    onboarding_completes_once_goal_and_preference_are_set,
+    |app| {
+        let user = app.student().await;
+        let me = app.get("/me", Some(&user.access)).await;
+        assert_eq!(me.body["profile"]["onboarding_completed"], false);
+        assert!(me.body["profile"]["primary_goal"].is_null());
+
+        let goal = app
+            .patch(
+                "/me/profile",
+                Some(&user.access),
+                json!({"primary_goal": "Pass the algebra final"}),
+            )
+            .await;
+        assert_eq!(goal.status, StatusCode::OK, "{}", goal.text);
+        assert_eq!(
+            goal.body["profile"]["primary_goal"],
+            "Pass the algebra final"
+        );
+        assert_eq!(goal.body["profile"]["onboarding_completed"], false);
+
+        let both = app
+            .patch(
+                "/me/profile",
+                Some(&user.access),
+                json!({"study_preference": "Short daily sessions"}),
+            )
+            .await;
+        assert_eq!(both.status, StatusCode::OK, "{}", both.text);
+        assert_eq!(
+            both.body["profile"]["study_preference"],
+            "Short daily sessions"
+        );
+        assert_eq!(both.body["profile"]["onboarding_completed"], true);
+        let me = app.get("/me", Some(&user.access)).await;
+        assert_eq!(me.body["profile"]["onboarding_completed"], true);
+
+        // A student may also finish (or reopen) onboarding by saying so.
+        let other = app.student().await;
+        let skipped = app
+            .patch(
+                "/me/profile",
+                Some(&other.access),
+                json!({"onboarding_completed": true}),
+            )
+            .await;
+        assert_eq!(skipped.body["profile"]["onboarding_completed"], true);
+        let too_long = app
+            .patch(
+                "/me/profile",
+                Some(&other.access),
+                json!({"primary_goal": "x".repeat(201)}),
+            )
+            .await;
+        assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(too_long.body["errors"][0]["field"], "primary_goal");
+    }
+);

@@ -33,7 +33,7 @@ async fn topic(app: &TestApp, admin: &TestUser, subject_id: &str, name: &str) ->
         .post(
             &format!("/subjects/{subject_id}/topics"),
             Some(&admin.access),
-            json!({"name": name, "difficulty_level": "beginner"}),
+            json!({"name": name, "difficulty_level": 1}),
         )
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
@@ -45,7 +45,7 @@ async fn lesson(app: &TestApp, admin: &TestUser, topic_id: &str, title: &str) ->
         .post(
             &format!("/topics/{topic_id}/lessons"),
             Some(&admin.access),
-            json!({"title": title, "content": "# Heading\n\nSome *Markdown*.", "duration_minutes": 10}),
+            json!({"title": title, "content": "# Heading\n\nSome *Markdown*.", "estimated_duration_minutes": 10}),
         )
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
@@ -84,7 +84,7 @@ db_test!(an_admin_builds_the_catalogue_and_students_read_it, |app| {
             &format!("/topics/{topic_id}/lessons"),
             Some(&admin.access),
             json!({"title": "Inside the atom", "content_type": "video",
-                   "content_url": "https://videos.example.com/atom.mp4", "duration_minutes": 12}),
+                   "content_url": "https://videos.example.com/atom.mp4", "estimated_duration_minutes": 12}),
         )
         .await;
     assert_eq!(video.status, StatusCode::CREATED, "{}", video.text);
@@ -181,11 +181,11 @@ db_test!(an_admin_builds_the_catalogue_and_students_read_it, |app| {
         .patch(
             &format!("/lessons/{lesson_id}"),
             Some(&admin.access),
-            json!({"title": "The atom, inside", "duration_minutes": 15}),
+            json!({"title": "The atom, inside", "estimated_duration_minutes": 15}),
         )
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
-    assert_eq!(patched.body["duration_minutes"], 15);
+    assert_eq!(patched.body["estimated_duration_minutes"], 15);
     assert_eq!(patched.body["content_type"], "video");
     let got = app
         .get(&format!("/lessons/{lesson_id}"), Some(&student.access))
@@ -270,7 +270,7 @@ db_test!(invalid_content_is_a_422_and_a_missing_parent_a_404, |app| {
         .post(
             &format!("/subjects/{subject_id}/topics"),
             Some(&admin.access),
-            json!({"name": "Waves", "difficulty_level": "impossible"}),
+            json!({"name": "Waves", "difficulty_level": 6}),
         )
         .await;
     assert_eq!(bad_topic.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -280,12 +280,12 @@ db_test!(invalid_content_is_a_422_and_a_missing_parent_a_404, |app| {
     let bad_lessons = [
         (json!({"title": "", "content": "x"}), "title"),
         (
-            json!({"title": "T", "content": "x", "duration_minutes": 0}),
-            "duration_minutes",
+            json!({"title": "T", "content": "x", "estimated_duration_minutes": 0}),
+            "estimated_duration_minutes",
         ),
         (
-            json!({"title": "T", "content": "x", "duration_minutes": 601}),
-            "duration_minutes",
+            json!({"title": "T", "content": "x", "estimated_duration_minutes": 601}),
+            "estimated_duration_minutes",
         ),
         (
             json!({"title": "T", "content": "x", "order_index": -3}),
@@ -566,7 +566,7 @@ db_test!(a_lesson_says_whether_i_completed_it, |app| {
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
-    assert_eq!(done.body["lesson_progress"]["status"], "completed");
+    assert_eq!(done.body["lesson_progress"]["completed"], true);
     assert_eq!(
         done.body["lesson_progress"]["lesson_id"],
         lesson_id.as_str()
@@ -805,7 +805,7 @@ db_test!(demo_content_seeds_once_and_is_listed, |app| {
     assert!(
         quiz_rows
             .iter()
-            .all(|q| q.source == "manual" && !q.is_ai_generated && q.created_by.is_none())
+            .all(|q| q.source == "manual" && !q.generated_by_ai && q.created_by.is_none())
     );
 
     // Seeding again adds nothing.
@@ -867,7 +867,7 @@ db_test!(
                 &format!("/topics/{topic_id}/lessons"),
                 Some(&admin.access),
                 json!({"title": "Focal length", "content_type": "video",
-                   "content_url": "https://video.example.com/focal", "duration_minutes": 12}),
+                   "content_url": "https://video.example.com/focal", "estimated_duration_minutes": 12}),
             )
             .await;
         assert_eq!(video.status, StatusCode::CREATED, "{}", video.text);
@@ -890,11 +890,11 @@ db_test!(
             .patch(
                 &format!("/lessons/{lesson_id}"),
                 Some(&admin.access),
-                json!({"duration_minutes": null}),
+                json!({"estimated_duration_minutes": null}),
             )
             .await;
         assert_eq!(no_duration.status, StatusCode::OK, "{}", no_duration.text);
-        assert!(no_duration.body["duration_minutes"].is_null());
+        assert!(no_duration.body["estimated_duration_minutes"].is_null());
         assert_eq!(
             no_duration.body["content_url"],
             "https://video.example.com/focal"

@@ -108,7 +108,7 @@ pub async fn quiz(app: &TestApp, topic_id: Uuid) -> Uuid {
         description: Set(None),
         difficulty: Set(None),
         source: Set("manual".into()),
-        is_ai_generated: Set(false),
+        generated_by_ai: Set(false),
         created_at: Set(app.clock.now()),
     }
     .insert(app.state.db.write())
@@ -135,7 +135,7 @@ pub async fn take_quiz(
         user_id: Set(user_id),
         quiz_id: Set(quiz_id),
         answers: Set(json!([])),
-        score: Set(score),
+        score_percentage: Set(rust_decimal::Decimal::from(score).into()),
         correct_count: Set(score / 10),
         total_questions: Set(10),
         xp_awarded: Set(0),
@@ -194,7 +194,7 @@ async fn create_achievement(
             "/admin/achievements",
             Some(&admin.access),
             json!({
-                "name": name,
+                "title": name,
                 "description": format!("Reach {criteria_value} {criteria_type}"),
                 "criteria_type": criteria_type,
                 "criteria_value": criteria_value,
@@ -303,7 +303,7 @@ db_test!(
         let recent = summary["recent"].as_array().unwrap();
         assert_eq!(recent.len(), 4, "{summary}");
         // Newest first.
-        assert_eq!(recent[0]["source_type"], "study_session");
+        assert_eq!(recent[0]["source_type"], "study");
         assert_eq!(recent[0]["xp_amount"], 85);
         assert_eq!(recent[1]["source_type"], "lesson");
         assert_eq!(recent[1]["reference_id"], topic.lessons[2].to_string());
@@ -503,9 +503,9 @@ db_test!(an_unknown_criteria_type_never_unlocks, |app| {
     let id = Uuid::now_v7();
     achievements::ActiveModel {
         id: Set(id),
-        name: Set("Moonwalker".into()),
+        title: Set("Moonwalker".into()),
         description: Set("Walk on the moon".into()),
-        icon: Set(None),
+        badge_icon: Set(None),
         criteria_type: Set("moon_landings".into()),
         criteria_value: Set(1),
         xp_reward: Set(10),
@@ -614,6 +614,7 @@ async fn study_session(app: &TestApp, user: &TestUser, hours_ago: i64, seconds: 
         ended_at: Set(seconds.map(|s| started + Duration::seconds(i64::from(s)))),
         duration_seconds: Set(seconds),
         notes: Set(None),
+        xp_awarded: Set(seconds.map_or(0, studium::study::service::session_xp)),
         created_at: Set(now),
     }
     .insert(app.state.db.write())
@@ -651,9 +652,9 @@ async fn doubt_thread(app: &TestApp, user: &TestUser, roles: &[&str]) {
     for role in roles {
         doubt_messages::ActiveModel {
             id: Set(Uuid::now_v7()),
-            session_id: Set(session),
+            doubt_session_id: Set(session),
             role: Set((*role).into()),
-            content: Set("a message".into()),
+            message_text: Set("a message".into()),
             citations: Set(None),
             tokens_used: Set(None),
             created_at: Set(now),
@@ -718,9 +719,9 @@ db_test!(admins_create_update_and_delete_achievements, |app| {
             "/admin/achievements",
             Some(&admin.access),
             json!({
-                "name": "Bookworm",
+                "title": "Bookworm",
                 "description": "Complete 10 lessons",
-                "icon": "book",
+                "badge_icon": "book",
                 "criteria_type": "lessons_completed",
                 "criteria_value": 10,
                 "xp_reward": 25,
@@ -728,8 +729,8 @@ db_test!(admins_create_update_and_delete_achievements, |app| {
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    assert_eq!(created.body["name"], "Bookworm");
-    assert_eq!(created.body["icon"], "book");
+    assert_eq!(created.body["title"], "Bookworm");
+    assert_eq!(created.body["badge_icon"], "book");
     assert_eq!(created.body["criteria_type"], "lessons_completed");
     assert_eq!(created.body["criteria_value"], 10);
     assert_eq!(created.body["xp_reward"], 25);
@@ -739,14 +740,14 @@ db_test!(admins_create_update_and_delete_achievements, |app| {
         .patch(
             &format!("/admin/achievements/{id}"),
             Some(&admin.access),
-            json!({"criteria_value": 12, "icon": null, "description": "Complete 12 lessons"}),
+            json!({"criteria_value": 12, "badge_icon": null, "description": "Complete 12 lessons"}),
         )
         .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     assert_eq!(updated.body["criteria_value"], 12);
     assert_eq!(updated.body["description"], "Complete 12 lessons");
-    assert!(updated.body["icon"].is_null());
-    assert_eq!(updated.body["name"], "Bookworm");
+    assert!(updated.body["badge_icon"].is_null());
+    assert_eq!(updated.body["title"], "Bookworm");
     assert_eq!(updated.body["xp_reward"], 25);
 
     let listed = my_achievement(&app, &admin, id).await;
@@ -777,7 +778,7 @@ db_test!(students_may_not_manage_achievements, |app| {
     let admin = app.admin().await;
     let student = app.student().await;
     let id = create_achievement(&app, &admin, "total_xp", 10, 0).await;
-    let body = json!({"name": "Mine", "description": "x", "criteria_type": "total_xp", "criteria_value": 1});
+    let body = json!({"title": "Mine", "description": "x", "criteria_type": "total_xp", "criteria_value": 1});
     let create = app
         .post("/admin/achievements", Some(&student.access), body)
         .await;
@@ -808,7 +809,7 @@ db_test!(students_may_not_manage_achievements, |app| {
 
 db_test!(achievement_names_are_unique, |app| {
     let admin = app.admin().await;
-    let body = |name: &str| json!({"name": name, "description": "d", "criteria_type": "friends", "criteria_value": 1});
+    let body = |name: &str| json!({"title": name, "description": "d", "criteria_type": "friends", "criteria_value": 1});
     let first = app
         .post("/admin/achievements", Some(&admin.access), body("Social"))
         .await;
@@ -818,7 +819,7 @@ db_test!(achievement_names_are_unique, |app| {
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.text);
     assert!(dup.is_problem());
-    assert_eq!(dup.problem_slug(), "achievement-name-taken");
+    assert_eq!(dup.problem_slug(), "achievement-title-taken");
 
     let other = app
         .post("/admin/achievements", Some(&admin.access), body("Loner"))
@@ -828,25 +829,25 @@ db_test!(achievement_names_are_unique, |app| {
         .patch(
             &format!("/admin/achievements/{}", id_of(&other)),
             Some(&admin.access),
-            json!({"name": "Social"}),
+            json!({"title": "Social"}),
         )
         .await;
     assert_eq!(rename.status, StatusCode::CONFLICT, "{}", rename.text);
-    assert_eq!(rename.problem_slug(), "achievement-name-taken");
+    assert_eq!(rename.problem_slug(), "achievement-title-taken");
 });
 
 db_test!(
     invalid_achievement_definitions_are_refused_with_422,
     |app| {
         let admin = app.admin().await;
-        let valid = json!({"name": "Fine", "description": "d", "criteria_type": "total_xp", "criteria_value": 5, "xp_reward": 10});
+        let valid = json!({"title": "Fine", "description": "d", "criteria_type": "total_xp", "criteria_value": 5, "xp_reward": 10});
         let cases = [
             ("criteria_type", json!("moon_landings")),
             ("criteria_value", json!(0)),
             ("criteria_value", json!(-3)),
             ("xp_reward", json!(1001)),
             ("xp_reward", json!(-1)),
-            ("name", json!("   ")),
+            ("title", json!("   ")),
             ("description", json!("")),
         ];
         for (field, value) in cases {
