@@ -121,7 +121,13 @@ impl Config {
         // Variables the binary itself reads (not configuration) are left out.
         figment = figment.merge(
             Env::prefixed("STUDIUM_")
-                .ignore(&["config", "admin_password", "test_pg_url", "bench_pg_url"])
+                .ignore(&[
+                    "config",
+                    "admin_password",
+                    "test_pg",
+                    "test_pg_url",
+                    "bench_pg_url",
+                ])
                 .lowercase(true),
         );
         // A value of the wrong type stops extraction; report it, put the default in its

@@ -1,7 +1,9 @@
-//! The migrations apply, roll back and apply again on SQLite, and on PostgreSQL when
-//! `STUDIUM_TEST_PG_URL` (a server URL, e.g. `postgres://postgres@127.0.0.1:5432`) is set.
+//! The migrations apply, roll back and apply again on SQLite and on PostgreSQL (the server at
+//! `STUDIUM_TEST_PG_URL`, by default the local one; see `support`).
 //! The backend-specific pieces (partial and expression unique indexes, CHECKs, cascades)
 //! are exercised on each.
+
+mod support;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbErr};
@@ -85,28 +87,10 @@ async fn migrations_apply_roll_back_and_reapply_on_sqlite() -> Result<(), DbErr>
 }
 
 #[tokio::test]
+#[cfg_attr(
+    studium_pg_off,
+    ignore = "PostgreSQL switched off by STUDIUM_TEST_PG=off"
+)]
 async fn migrations_apply_roll_back_and_reapply_on_postgres() -> Result<(), DbErr> {
-    let Ok(url) = std::env::var("STUDIUM_TEST_PG_URL") else {
-        eprintln!("STUDIUM_TEST_PG_URL unset: skipping PostgreSQL");
-        return Ok(());
-    };
-    // The variable names a server; any database path on it is replaced.
-    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", &url));
-    let server = format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!("studium_migtest_{}_{nanos}", std::process::id());
-
-    let admin = Database::connect(format!("{server}/postgres")).await?;
-    exec(&admin, &format!("CREATE DATABASE {name}")).await?;
-    let outcome = async {
-        let db = Database::connect(format!("{server}/{name}")).await?;
-        let outcome = up_down_up(&db).await;
-        db.close().await?;
-        outcome
-    }
-    .await;
-    exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await?;
-    outcome
+    support::on_postgres(|db| async move { up_down_up(&db).await }).await
 }

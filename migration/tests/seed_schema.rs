@@ -1,15 +1,16 @@
 //! The seed design's names (docs/seed-schema.md) after all migrations, and the upgrade to them
 //! from the schema before `m20261126_000007_seed_names`, which must keep every row and convert
-//! each value as that migration's header says. On SQLite, and on PostgreSQL when
-//! `STUDIUM_TEST_PG_URL` (a server URL, e.g. `postgres://postgres@127.0.0.1:5432`) is set.
+//! each value as that migration's header says. On SQLite and on PostgreSQL (see `support`).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+
+mod support;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TryGetable,
 };
+use support::on_postgres;
 
 const SEED_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/seed-schema.md");
 
@@ -216,47 +217,6 @@ async fn primary_key(db: &DatabaseConnection, table: &str) -> Result<Vec<String>
     values(db, &sql).await
 }
 
-/// Runs `test` on a fresh database of its own on the PostgreSQL server `STUDIUM_TEST_PG_URL`
-/// names (any database path in it is replaced), and drops that database even if `test` panics.
-async fn on_postgres<F, Fut>(test: F) -> Result<(), DbErr>
-where
-    F: FnOnce(DatabaseConnection) -> Fut,
-    Fut: Future<Output = Result<(), DbErr>> + Send + 'static,
-{
-    static DATABASES: AtomicU32 = AtomicU32::new(0);
-    let Ok(url) = std::env::var("STUDIUM_TEST_PG_URL") else {
-        eprintln!("STUDIUM_TEST_PG_URL unset: skipping PostgreSQL");
-        return Ok(());
-    };
-    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", &url));
-    let server = format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!(
-        "studium_seedtest_{}_{}_{nanos}",
-        std::process::id(),
-        DATABASES.fetch_add(1, Ordering::Relaxed)
-    );
-
-    let admin = Database::connect(format!("{server}/postgres")).await?;
-    exec(&admin, &format!("CREATE DATABASE {name}")).await?;
-    let outcome = match Database::connect(format!("{server}/{name}")).await {
-        // Spawned, so that a failed assertion comes back here as a JoinError.
-        Ok(db) => tokio::spawn(test(db)).await,
-        Err(e) => Ok(Err(e)),
-    };
-    exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await?;
-    admin.close().await?;
-    match outcome {
-        Ok(result) => result,
-        Err(e) => match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => Err(DbErr::Custom(e.to_string())),
-        },
-    }
-}
-
 async fn on_sqlite<F, Fut>(test: F) -> Result<(), DbErr>
 where
     F: FnOnce(DatabaseConnection) -> Fut,
@@ -369,6 +329,10 @@ async fn every_seed_table_and_column_exists_on_sqlite() -> Result<(), DbErr> {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    studium_pg_off,
+    ignore = "PostgreSQL switched off by STUDIUM_TEST_PG=off"
+)]
 async fn every_seed_table_and_column_exists_on_postgres() -> Result<(), DbErr> {
     on_postgres(seed_tables_and_columns_exist).await
 }
@@ -858,6 +822,10 @@ async fn upgrading_keeps_every_row_on_sqlite() -> Result<(), DbErr> {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    studium_pg_off,
+    ignore = "PostgreSQL switched off by STUDIUM_TEST_PG=off"
+)]
 async fn upgrading_keeps_every_row_on_postgres() -> Result<(), DbErr> {
     on_postgres(upgrade_keeps_rows).await
 }

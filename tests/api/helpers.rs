@@ -24,9 +24,10 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs a test body once on SQLite and, when `STUDIUM_TEST_PG_URL` is set, once on
-/// PostgreSQL: `db_test!(name, |app| async move { ... });` makes `name::sqlite` and
-/// `name::postgres`. The body gets a fresh app; the configuration can be adjusted with
+/// Runs a test body once on SQLite and once on PostgreSQL (the server at
+/// `STUDIUM_TEST_PG_URL`, by default the local one): `db_test!(name, |app| async move { ... });`
+/// makes `name::sqlite` and `name::postgres`. `STUDIUM_TEST_PG=off` at build time compiles the
+/// PostgreSQL half as ignored, so the summary counts it as ignored, never as passed. The body gets a fresh app; the configuration can be adjusted with
 /// `db_test!(name, config = |c| { ... }, |app| ...)`.
 #[macro_export]
 macro_rules! db_test {
@@ -52,6 +53,10 @@ macro_rules! db_test {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(
+                studium_pg_off,
+                ignore = "PostgreSQL switched off by STUDIUM_TEST_PG=off"
+            )]
             async fn postgres() {
                 $crate::helpers::run($crate::helpers::Backend::Postgres, configure, body).await;
             }
@@ -71,6 +76,10 @@ macro_rules! backend_test {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(
+                studium_pg_off,
+                ignore = "PostgreSQL switched off by STUDIUM_TEST_PG=off"
+            )]
             async fn postgres() {
                 super::$scenario($crate::helpers::Backend::Postgres).await;
             }
@@ -85,10 +94,6 @@ where
     B: FnOnce(TestApp) -> F,
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    if backend == Backend::Postgres && pg_url().is_none() {
-        eprintln!("STUDIUM_TEST_PG_URL is not set: the PostgreSQL run of this test is skipped");
-        return;
-    }
     let (app, guard) = spawn_app(backend, configure).await;
     let outcome = tokio::spawn(body(app)).await;
     guard.cleanup().await;
@@ -100,11 +105,28 @@ where
     }
 }
 
-pub fn pg_url() -> Option<String> {
+/// The PostgreSQL server the tests use: `STUDIUM_TEST_PG_URL`, or the local one.
+pub fn pg_url() -> String {
     std::env::var("STUDIUM_TEST_PG_URL")
         .ok()
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| DEFAULT_PG_URL.to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// Connects to the server's `postgres` database, or stops the test with what to do about it.
+async fn pg_admin(url: &str) -> sea_orm::DatabaseConnection {
+    match Database::connect(format!("{url}/postgres")).await {
+        Ok(db) => db,
+        Err(e) => panic!(
+            "cannot reach PostgreSQL at {url} ({e}). Start it, point STUDIUM_TEST_PG_URL at a \
+             server, or build the tests with STUDIUM_TEST_PG=off to report the PostgreSQL half \
+             as ignored"
+        ),
+    }
 }
 
 /// Everything that must be removed after a test.
@@ -120,8 +142,8 @@ impl Guard {
         self.server.abort();
         let _ = self.server.await;
         self.db.close().await;
-        if let (Some(name), Some(url)) = (self.pg_db, pg_url())
-            && let Ok(admin) = Database::connect(format!("{url}/postgres")).await
+        if let Some(name) = self.pg_db
+            && let Ok(admin) = Database::connect(format!("{}/postgres", pg_url())).await
         {
             let _ = admin
                 .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
@@ -137,10 +159,8 @@ async fn pg_template() -> &'static str {
     static TEMPLATE: OnceCell<String> = OnceCell::const_new();
     TEMPLATE
         .get_or_init(|| async {
-            let url = pg_url().expect("STUDIUM_TEST_PG_URL");
-            let admin = Database::connect(format!("{url}/postgres"))
-                .await
-                .expect("cannot reach PostgreSQL at STUDIUM_TEST_PG_URL");
+            let url = pg_url();
+            let admin = pg_admin(&url).await;
             let rows = admin
                 .query_all_raw(sea_orm::Statement::from_string(
                     admin.get_database_backend(),
@@ -203,12 +223,10 @@ pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) ->
     config.database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("studium.db").display()),
         Backend::Postgres => {
-            let url = pg_url().expect("STUDIUM_TEST_PG_URL");
+            let url = pg_url();
             let template = pg_template().await;
             let name = format!("studium_t_{}", uuid::Uuid::now_v7().simple());
-            let admin = Database::connect(format!("{url}/postgres"))
-                .await
-                .expect("PostgreSQL");
+            let admin = pg_admin(&url).await;
             admin
                 .execute_unprepared(&format!(
                     "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""

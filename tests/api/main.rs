@@ -1,5 +1,6 @@
-//! The API test suite: one binary, a module per area. Every database test runs on SQLite and,
-//! when `STUDIUM_TEST_PG_URL` is set, on PostgreSQL too.
+//! The API test suite: one binary, a module per area. Every database test runs on SQLite and on
+//! PostgreSQL (`STUDIUM_TEST_PG_URL`, by default the local server; `STUDIUM_TEST_PG=off` reports
+//! the PostgreSQL half as ignored).
 
 mod accounts;
 mod content;
