@@ -930,3 +930,81 @@ db_test!(achievements_are_listed_in_pages, |app| {
         StatusCode::UNAUTHORIZED
     );
 });
+
+// ---------------------------------------------------------------------------------------------
+// End to end: events through HTTP unlock achievements, with nothing evaluated by hand.
+
+db_test!(
+    completing_lessons_and_studying_unlock_achievements_through_the_api,
+    |app| {
+        let admin = app.admin().await;
+        let student = app.student().await;
+        let topic = topic_with_lessons(&app, &admin, 2).await;
+        let two_lessons = create_achievement(&app, &admin, "lessons_completed", 2, 15).await;
+        let half_hour = create_achievement(&app, &admin, "study_minutes", 30, 0).await;
+
+        let complete = |lesson: Uuid| {
+            let app = app.clone();
+            let access = student.access.clone();
+            async move {
+                let res = app
+                    .post(
+                        &format!("/lessons/{lesson}/complete"),
+                        Some(&access),
+                        json!({}),
+                    )
+                    .await;
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+                res
+            }
+        };
+        let first = complete(topic.lessons[0]).await;
+        assert_eq!(first.body["achievements_unlocked"], json!([]));
+        assert!(my_achievement(&app, &student, two_lessons).await["unlocked_at"].is_null());
+
+        let second = complete(topic.lessons[1]).await;
+        assert_eq!(
+            second.body["achievements_unlocked"],
+            json!([two_lessons.to_string()]),
+            "{}",
+            second.text
+        );
+        let view = my_achievement(&app, &student, two_lessons).await;
+        assert!(!view["unlocked_at"].is_null(), "{view}");
+        assert_eq!(view["progress"], 2);
+        // The reward is XP like any other: two lessons (20) plus the reward (15).
+        let xp = app.get("/me/xp", Some(&student.access)).await;
+        assert_eq!(xp.body["total_xp"], 35, "{}", xp.text);
+        // Completing again unlocks nothing twice.
+        let again = complete(topic.lessons[1]).await;
+        assert_eq!(again.body["achievements_unlocked"], json!([]));
+
+        // 29 minutes of logged study time is not yet half an hour; one more session is.
+        let now = app.clock.now();
+        let log = |from_min: i64, to_min: i64| {
+            let app = app.clone();
+            let access = student.access.clone();
+            async move {
+                let res = app
+                    .post(
+                        "/study-sessions",
+                        Some(&access),
+                        json!({
+                            "started_at": now - Duration::minutes(from_min),
+                            "ended_at": now - Duration::minutes(to_min),
+                        }),
+                    )
+                    .await;
+                assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+            }
+        };
+        log(120, 91).await;
+        let view = my_achievement(&app, &student, half_hour).await;
+        assert!(view["unlocked_at"].is_null(), "{view}");
+        assert_eq!(view["progress"], 29);
+        log(60, 59).await;
+        let view = my_achievement(&app, &student, half_hour).await;
+        assert!(!view["unlocked_at"].is_null(), "{view}");
+        assert_eq!(view["progress"], 30);
+    }
+);

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod content;
+mod data_rights;
 mod gamification;
 mod helpers;
 mod http;
