@@ -505,53 +505,6 @@ db_test!(
     }
 );
 
-/// Rate-limit counters live in the database: a second instance over the same database sees them.
-async fn rate_limits_hold_across_instances(backend: Backend) {
-    run(
-        backend,
-        |c| c.rate_limit_login_per_account = 2,
-        |app| async move {
-            let user = app.student().await;
-            let second = studium::state::AppState::with_db(
-                (*app.state.config).clone(),
-                app.clock.clone(),
-                app.state.db.clone(),
-            )
-            .await
-            .unwrap();
-            // Two failures on the first instance, then the second instance refuses.
-            for _ in 0..2 {
-                assert_eq!(
-                    app.login(&user.email, "wrong-password-again-1")
-                        .await
-                        .status,
-                    StatusCode::UNAUTHORIZED
-                );
-            }
-            let err = studium::ratelimit::hit(
-                &second.db,
-                &format!(
-                    "login:account:{}",
-                    studium::accounts::tokens::hash_token(&user.email)
-                ),
-                second.config.rate_limit_login_per_account,
-                second.config.rate_limit_window_secs,
-                second.clock.now(),
-            )
-            .await;
-            assert!(matches!(
-                err,
-                Err(studium::http::error::AppError::RateLimited { .. })
-            ));
-        },
-    )
-    .await;
-}
-backend_test!(
-    rate_limit_counters_are_shared,
-    rate_limits_hold_across_instances
-);
-
 async fn email_verification_and_password_reset_by_email(backend: Backend) {
     let sink = SmtpSink::start().await;
     let url = sink.url();

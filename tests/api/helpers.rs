@@ -207,6 +207,62 @@ async fn pg_template() -> &'static str {
         .await
 }
 
+/// One instance of the app over `config`'s database: its own pool, state and HTTP server.
+async fn start_instance(
+    config: Config,
+    clock: Clock,
+    backend: Backend,
+) -> (TestApp, tokio::task::JoinHandle<()>) {
+    let state = AppState::init(config, clock.clone())
+        .await
+        .expect("starting the app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = studium::app::build(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let app = TestApp {
+        address: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        clock,
+        state,
+        backend,
+        counter: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    };
+    (app, server)
+}
+
+/// A second instance of a running app: another pool, state and HTTP server over the same
+/// database, as a second server behind a load balancer would be. Stops when dropped.
+pub struct Instance {
+    pub app: TestApp,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    pub async fn second_instance(&self) -> Instance {
+        let config = (*self.state.config).clone();
+        let (app, server) = start_instance(config, self.clock.clone(), self.backend).await;
+        Instance { app, server }
+    }
+}
+
 pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) -> (TestApp, Guard) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
@@ -242,32 +298,8 @@ pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) ->
     config.validate().expect("test configuration is valid");
 
     let clock = Clock::manual(Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap());
-    let state = AppState::init(config, clock.clone())
-        .await
-        .expect("starting the app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = studium::app::build(state.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    let app = TestApp {
-        address: format!("http://{addr}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
-        clock,
-        state: state.clone(),
-        backend,
-        counter: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-    };
+    let (app, server) = start_instance(config, clock, backend).await;
+    let state = app.state.clone();
     let guard = Guard {
         pg_db,
         db: state.db.clone(),

@@ -8,6 +8,7 @@ mod data_rights;
 mod gamification;
 mod helpers;
 mod http;
+mod instances;
 mod mastery;
 mod study;
 mod support;
