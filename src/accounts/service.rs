@@ -32,6 +32,9 @@ const DEFAULT_TIMEZONE: &str = "UTC";
 /// `users.auth_provider`: how the account signed up, or "google" once Google sign-in linked it.
 const PROVIDER_EMAIL: &str = "email";
 const PROVIDER_GOOGLE: &str = "google";
+/// How long after a refresh token's use presenting it again counts as a parallel request of
+/// the same client (answered 409, the session kept) rather than a replay (the session ended).
+const REFRESH_RACE_GRACE_SECS: i64 = 5;
 
 /// Where a request came from, for rate limits and the session list.
 #[derive(Debug, Clone)]
@@ -431,6 +434,19 @@ pub async fn refresh(
         .await?
         .rows_affected;
     if claimed == 0 {
+        // Used a moment ago: a parallel request of the same client (two tabs, a retry) won
+        // the race. Refuse without ending the session, which that request just extended.
+        let used_at = refresh_tokens::Entity::find_by_id(token.id)
+            .one(&txn)
+            .await?
+            .and_then(|t| t.used_at);
+        if used_at.is_some_and(|at| now - at <= Duration::seconds(REFRESH_RACE_GRACE_SECS)) {
+            return Err(AppError::conflict(
+                "refresh-token-rotated",
+                "this refresh token was just used by a parallel request; use the tokens that \
+                 request received",
+            ));
+        }
         revoke_sessions(&txn, Some(session.id), user.id, "refresh_token_reused", now).await?;
         txn.commit().await?;
         tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");

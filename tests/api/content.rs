@@ -941,7 +941,12 @@ db_test!(
                 .await
             })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Commit only once the request is provably waiting for that transaction.
+        wait_until_blocked(&app).await;
+        assert!(
+            !request.is_finished(),
+            "the request should wait for the other writer"
+        );
         txn.commit().await.unwrap();
 
         // The request waited its turn rather than failing with "database is locked".
@@ -951,3 +956,34 @@ db_test!(
         other.close().await;
     }
 );
+
+/// Returns once a request of `app` is waiting for another connection's write lock: on
+/// PostgreSQL a backend of its database waits on a lock; on SQLite the app's single writer
+/// connection is taken (by the request, blocked at `BEGIN IMMEDIATE`). Polls a condition the
+/// database reports, at most for 10 s.
+async fn wait_until_blocked(app: &TestApp) {
+    use sea_orm::{ConnectionTrait, Statement};
+    for _ in 0..1000 {
+        let blocked = match app.backend {
+            Backend::Postgres => {
+                let db = app.state.db.read();
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        db.get_database_backend(),
+                        "SELECT COUNT(*) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<i64>(0).unwrap() > 0
+            }
+            Backend::Sqlite => app.state.db.write().get_sqlite_connection_pool().num_idle() == 0,
+        };
+        if blocked {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the request never reached the other writer's lock");
+}
