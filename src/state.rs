@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use migration::{Migrator, MigratorTrait};
 
 use crate::accounts::google::GoogleVerifier;
+use crate::accounts::session_cache::{self, SessionCache};
 use crate::accounts::tokens::JwtKeys;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub mailer: Mailer,
     pub google: Arc<GoogleVerifier>,
     pub metrics: Option<PrometheusHandle>,
+    /// Open sessions this instance has checked (see `accounts::session_cache`).
+    pub sessions: Arc<SessionCache>,
 }
 
 impl AppState {
@@ -44,6 +47,14 @@ impl AppState {
         let mailer = Mailer::new(config.smtp_url.as_deref(), &config.mail_from)
             .context("STUDIUM_SMTP_URL")?;
         let google = GoogleVerifier::new(&config);
+        let sessions = match db.backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                let sessions = Arc::new(SessionCache::new(false));
+                session_cache::listen(&sessions, db.read().get_postgres_connection_pool().clone());
+                sessions
+            }
+            _ => Arc::new(SessionCache::new(true)),
+        };
         Ok(Self {
             db,
             jwt: Arc::new(JwtKeys::new(secret.as_bytes())),
@@ -52,6 +63,7 @@ impl AppState {
             mailer,
             google: Arc::new(google),
             metrics: crate::http::metrics::handle(),
+            sessions,
         })
     }
 }

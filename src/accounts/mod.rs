@@ -6,6 +6,7 @@ pub mod model;
 pub mod password;
 pub mod routes;
 pub mod service;
+pub mod session_cache;
 pub mod tokens;
 
 pub const ROLE_STUDENT: &str = "student";

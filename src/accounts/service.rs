@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::model::*;
-use super::{ROLE_ADMIN, ROLE_STUDENT, password, tokens};
+use super::{ROLE_ADMIN, ROLE_STUDENT, password, session_cache, tokens};
 use crate::db::is_unique_violation;
 use crate::entity::{
     auth_sessions, email_tokens, refresh_tokens, user_profiles, user_streaks, users,
@@ -64,12 +64,16 @@ pub fn normalize_email(email: &str) -> String {
 /// Checks an access token: signature, expiry, an unrevoked session, an active account.
 /// Logout, password change/reset and deactivation revoke sessions, so tokens end at once.
 pub async fn authenticate(state: &AppState, token: &str) -> AppResult<CurrentUser> {
-    let claims = state
-        .jwt
-        .verify(token, state.clock.now())
-        .ok_or(AppError::Unauthorized(
-            "the access token is invalid or expired",
-        ))?;
+    let now = state.clock.now();
+    let claims = state.jwt.verify(token, now).ok_or(AppError::Unauthorized(
+        "the access token is invalid or expired",
+    ))?;
+    if let Some(user) = state.sessions.get(claims.sid, now)
+        && user.id == claims.sub
+    {
+        return Ok(user);
+    }
+    let generation = state.sessions.generation();
     let found = auth_sessions::Entity::find_by_id(claims.sid)
         .find_also_related(users::Entity)
         .one(state.db.read())
@@ -78,11 +82,13 @@ pub async fn authenticate(state: &AppState, token: &str) -> AppResult<CurrentUse
         Some((session, Some(user)))
             if session.revoked_at.is_none() && session.user_id == claims.sub && user.is_active =>
         {
-            Ok(CurrentUser {
+            let user = CurrentUser {
                 id: user.id,
                 session_id: session.id,
                 role: user.role,
-            })
+            };
+            state.sessions.put(generation, user.clone(), now);
+            Ok(user)
         }
         _ => Err(AppError::Unauthorized(
             "this session has ended; sign in again",
@@ -449,6 +455,7 @@ pub async fn refresh(
         }
         revoke_sessions(&txn, Some(session.id), user.id, "refresh_token_reused", now).await?;
         txn.commit().await?;
+        state.sessions.invalidate_user(user.id);
         tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");
         return Err(AppError::Unauthorized(
             "this refresh token was already used; the session has been ended for safety",
@@ -484,6 +491,7 @@ pub async fn revoke_sessions(
         update = update.filter(auth_sessions::Column::Id.eq(id));
     }
     update.exec(conn).await?;
+    session_cache::notify(conn, user_id).await?;
     Ok(())
 }
 
@@ -495,7 +503,9 @@ pub async fn logout(state: &AppState, user: &CurrentUser) -> AppResult<()> {
         "logout",
         state.clock.now(),
     )
-    .await
+    .await?;
+    state.sessions.invalidate_user(user.id);
+    Ok(())
 }
 
 async fn create_email_token(
@@ -685,6 +695,7 @@ pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm)
         .await?;
     revoke_sessions(&txn, None, user_id, "password_reset", now).await?;
     txn.commit().await?;
+    state.sessions.invalidate_user(user_id);
     Ok(())
 }
 
@@ -720,6 +731,7 @@ pub async fn change_password(
         .await?;
     revoke_sessions(&txn, None, user.id, "password_changed", now).await?;
     txn.commit().await?;
+    state.sessions.invalidate_user(user.id);
     Ok(())
 }
 
@@ -915,6 +927,8 @@ pub async fn delete_account(state: &AppState, current: &CurrentUser) -> AppResul
     if deleted == 0 {
         return Err(AppError::NotFound("user"));
     }
+    session_cache::notify(state.db.write(), current.id).await?;
+    state.sessions.invalidate_user(current.id);
     Ok(())
 }
 
@@ -997,7 +1011,10 @@ pub async fn admin_update_user(
     }
     active.updated_at = Set(now);
     let user = active.update(&txn).await?;
+    // A new role or standing holds from the next request, on every instance.
+    session_cache::notify(&txn, user_id).await?;
     txn.commit().await?;
+    state.sessions.invalidate_user(user_id);
     Ok(user.into())
 }
 
@@ -1020,6 +1037,7 @@ pub async fn create_admin(
         active.is_active = Set(true);
         active.updated_at = Set(now);
         active.update(state.db.write()).await?;
+        session_cache::notify(state.db.write(), user.id).await?;
         return Ok((user.id, false));
     }
     password::check_strength("password", &password_plain, &[&email, full_name])

@@ -3,6 +3,8 @@
 //! server — over the first one's database.
 
 use reqwest::StatusCode;
+use serde_json::json;
+use studium::accounts::session_cache;
 
 use crate::db_test;
 use crate::helpers::*;
@@ -40,18 +42,76 @@ db_test!(
 );
 
 db_test!(
-    logging_out_on_one_instance_ends_the_token_on_the_other,
+    logging_out_ends_the_token_here_at_once_and_on_other_instances,
     |app| {
         let user = app.student().await;
         let second = app.second_instance().await;
-        let me = second.app.get("/me", Some(&user.access)).await;
-        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        // Both instances have checked the session (and may have cached it).
+        for instance in [&app, &second.app] {
+            let me = instance.get("/me", Some(&user.access)).await;
+            assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        }
         let out = app
-            .post("/auth/logout", Some(&user.access), serde_json::json!({}))
+            .post("/auth/logout", Some(&user.access), json!({}))
             .await;
         assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
-        let after = second.app.get("/me", Some(&user.access)).await;
-        assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text);
-        assert!(after.is_problem());
+        let here = app.get("/me", Some(&user.access)).await;
+        assert_eq!(here.status, StatusCode::UNAUTHORIZED, "{}", here.text);
+        assert!(here.is_problem());
+
+        match app.backend {
+            // PostgreSQL tells the other instance within milliseconds.
+            Backend::Postgres => assert!(
+                eventually(&second.app, "/me", &user.access, StatusCode::UNAUTHORIZED).await,
+                "the other instance still accepts the token"
+            ),
+            // Two processes on one SQLite file cannot notify each other: the other one trusts what
+            // it checked for at most the cache's lifetime.
+            Backend::Sqlite => {
+                app.clock
+                    .advance(chrono::Duration::seconds(session_cache::TTL_SECS));
+                let there = second.app.get("/me", Some(&user.access)).await;
+                assert_eq!(there.status, StatusCode::UNAUTHORIZED, "{}", there.text);
+            }
+        }
     }
 );
+
+db_test!(role_changes_and_deactivation_reach_other_instances, |app| {
+    let admin = app.admin().await;
+    let user = app.student().await;
+    let second = app.second_instance().await;
+    let me = second.app.get("/me", Some(&user.access)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    let path = format!("/admin/users/{}", user.id);
+    let promoted = app
+        .patch(&path, Some(&admin.access), json!({"role": "admin"}))
+        .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.text);
+    // The new role holds at once here, and on the other instance once it has heard.
+    let here = app.get("/admin/users", Some(&user.access)).await;
+    assert_eq!(here.status, StatusCode::OK, "{}", here.text);
+    if app.backend == Backend::Postgres {
+        assert!(eventually(&second.app, "/admin/users", &user.access, StatusCode::OK).await);
+    }
+    let off = app
+        .patch(&path, Some(&admin.access), json!({"is_active": false}))
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    let here = app.get("/me", Some(&user.access)).await;
+    assert_eq!(here.status, StatusCode::UNAUTHORIZED);
+    if app.backend == Backend::Postgres {
+        assert!(eventually(&second.app, "/me", &user.access, StatusCode::UNAUTHORIZED).await);
+    }
+});
+
+/// Whether `instance` answers `GET path` with `status` within two seconds (polling it).
+async fn eventually(instance: &TestApp, path: &str, access: &str, status: StatusCode) -> bool {
+    for _ in 0..200 {
+        if instance.get(path, Some(access)).await.status == status {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
