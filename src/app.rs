@@ -34,15 +34,18 @@ pub fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+    let mut doc = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api())
-        .into_openapi()
+        .into_openapi();
+    crate::http::openapi::complete_responses(&mut doc);
+    doc
 }
 
 pub fn build(state: AppState) -> Router {
-    let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api_router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api())
         .split_for_parts();
+    crate::http::openapi::complete_responses(&mut openapi);
     let mut api_router = api_router;
     for layer in middleware::api_headers() {
         api_router = api_router.layer(layer);

@@ -53,7 +53,7 @@ impl GoogleVerifier {
     }
 
     pub async fn verify(&self, id_token: &str) -> Result<GoogleClaims, AppError> {
-        let client_id = self.client_id.as_deref().ok_or(AppError::Unavailable(
+        let client_id = self.client_id.as_deref().ok_or(AppError::NotAvailable(
             "Google sign-in is not configured on this server",
         ))?;
         // Only RS256, as Google signs; `none`, HS256 and the rest are refused before any key is used.

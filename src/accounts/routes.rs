@@ -84,7 +84,8 @@ async fn login(
     responses(
         (status = 200, body = AuthResponse),
         (status = 401, description = "Token not valid", body = Problem),
-        (status = 503, description = "Google sign-in not configured or Google unreachable", body = Problem),
+        (status = 404, description = "Google sign-in is not configured on this server (`not-available`)", body = Problem),
+        (status = 503, description = "Google's keys could not be fetched", body = Problem),
     ))]
 async fn google(
     State(state): State<AppState>,
@@ -102,6 +103,7 @@ async fn google(
     responses(
         (status = 200, body = AuthResponse),
         (status = 401, description = "Invalid, expired or reused token (reuse ends the session)", body = Problem),
+        (status = 409, description = "Used a moment ago by a parallel request (`refresh-token-rotated`); the session goes on", body = Problem),
         (status = 429, body = Problem),
     ))]
 async fn refresh(
@@ -233,7 +235,8 @@ async fn admin_list_users(
 /// Change a user's role or deactivate them (admin). Deactivation ends their sessions at once.
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = AdminUpdateUserRequest,
     params(("id" = Uuid, Path, description = "User id")), security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "Admins cannot deactivate or demote themselves (`cannot-demote-self`)", body = Problem)))]
 async fn admin_update_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

@@ -71,6 +71,10 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
+    /// A feature this server is not set up for (e.g. Google sign-in without a client id): a
+    /// client's answer, not an outage.
+    #[error("not available on this server: {0}")]
+    NotAvailable(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -93,7 +97,9 @@ impl AppError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::RouteNotFound | Self::NotAvailable(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,6 +126,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "service-unavailable",
+            Self::NotAvailable(_) => "not-available",
             Self::Internal(_) => "internal-error",
         }
     }
@@ -139,6 +146,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => "Unsupported media type",
             Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable(_) => "Service temporarily unavailable",
+            Self::NotAvailable(_) => "Not available on this server",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -146,9 +154,10 @@ impl AppError {
     fn detail(&self) -> Option<String> {
         match self {
             Self::BadRequest(d) => Some(d.clone()),
-            Self::Unauthorized(d) | Self::Forbidden(d) | Self::Unavailable(d) => {
-                Some((*d).to_string())
-            }
+            Self::Unauthorized(d)
+            | Self::Forbidden(d)
+            | Self::Unavailable(d)
+            | Self::NotAvailable(d) => Some((*d).to_string()),
             Self::NotFound(what) => Some(format!("{what} not found")),
             Self::Conflict { detail, .. } => Some(detail.clone()),
             Self::UnsupportedMediaType(d) => Some(d.clone()),

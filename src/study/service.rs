@@ -207,7 +207,9 @@ pub async fn log(
         subject_id: Set(subject_id),
         topic_id: Set(topic_id),
         started_at: Set(req.started_at),
-        ended_at: Set(None),
+        // Written ended, so that it never counts as a second running session (the partial
+        // unique index allows one) while a timer runs; `finish` completes the row.
+        ended_at: Set(Some(req.ended_at)),
         duration_seconds: Set(None),
         xp_awarded: Set(0),
         notes: Set(clean_notes(req.notes)),

@@ -251,3 +251,54 @@ db_test!(the_docs_page_is_served_without_internet, |app| {
         .unwrap();
     assert_eq!(js.status(), StatusCode::OK);
 });
+
+db_test!(
+    google_sign_in_on_a_server_without_it_is_a_404_not_an_outage,
+    config = |c| {
+        c.google_client_id = None;
+    },
+    |app| {
+        let res = app
+            .post("/auth/google", None, json!({"id_token": "a.b.c"}))
+            .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text);
+        assert!(res.is_problem());
+        assert_eq!(res.problem_slug(), "not-available");
+    }
+);
+
+db_test!(
+    every_error_status_in_the_document_is_a_problem_document,
+    |app| {
+        let doc = app.get("/api/openapi.json", None).await;
+        assert_eq!(doc.status, StatusCode::OK);
+        let paths = doc.body["paths"].as_object().expect("paths");
+        let mut checked = 0;
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("path item") {
+                let responses = operation["responses"].as_object().expect("responses");
+                for status in ["408", "429", "500"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+                if operation.get("security").is_some() {
+                    assert!(responses.contains_key("401"), "{method} {path} lacks 401");
+                }
+                for (status, response) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let content = response["content"].as_object().expect("content");
+                        assert_eq!(
+                            content.keys().collect::<Vec<_>>(),
+                            ["application/problem+json"],
+                            "{method} {path} {status}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 200, "only {checked} error responses declared");
+    }
+);

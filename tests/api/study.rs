@@ -860,3 +860,28 @@ study_test!(stats_refuse_a_day_count_outside_1_to_365, |app| {
         StatusCode::UNAUTHORIZED
     );
 });
+
+study_test!(
+    a_session_logged_for_earlier_while_the_timer_runs_is_written,
+    |app| {
+        let user = app.student().await;
+        let running = start(&app, &user).await;
+        assert_eq!(running.status, StatusCode::CREATED, "{}", running.text);
+        let now = app.clock.now();
+        let earlier = log_session(
+            &app,
+            &user,
+            now - Duration::minutes(90),
+            now - Duration::minutes(30),
+        )
+        .await;
+        assert_eq!(earlier.status, StatusCode::CREATED, "{}", earlier.text);
+        assert_eq!(earlier.body["xp_awarded"], 60);
+        // The timer still runs, and stops as usual.
+        app.clock.advance(Duration::minutes(5));
+        let id = running.body["id"].as_str().unwrap().to_string();
+        let stopped = stop(&app, &user, &id).await;
+        assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.text);
+        assert_eq!(stopped.body["xp_awarded"], 5);
+    }
+);
