@@ -451,7 +451,9 @@ pub async fn refresh(
     auth_response(state, user, session.id, refresh_token, now)
 }
 
-/// Revokes one session (`Some(id)`) or every open session of the user (`None`).
+/// Revokes one session (`Some(id)`) or every open session of the user (`None`), and spends
+/// the unused refresh tokens of those sessions: neither their access tokens nor their refresh
+/// tokens work again, and a refresh token is refused on its own record, not only its session's.
 pub async fn revoke_sessions(
     conn: &impl ConnectionTrait,
     session_id: Option<Uuid>,
@@ -459,15 +461,21 @@ pub async fn revoke_sessions(
     reason: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let mut update = auth_sessions::Entity::update_many()
+    let mut sessions = auth_sessions::Entity::update_many()
         .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
         .col_expr(auth_sessions::Column::RevokedReason, Expr::value(reason))
         .filter(auth_sessions::Column::UserId.eq(user_id))
         .filter(auth_sessions::Column::RevokedAt.is_null());
+    let mut refresh = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .filter(refresh_tokens::Column::UsedAt.is_null());
     if let Some(id) = session_id {
-        update = update.filter(auth_sessions::Column::Id.eq(id));
+        sessions = sessions.filter(auth_sessions::Column::Id.eq(id));
+        refresh = refresh.filter(refresh_tokens::Column::SessionId.eq(id));
     }
-    update.exec(conn).await?;
+    sessions.exec(conn).await?;
+    refresh.exec(conn).await?;
     Ok(())
 }
 
@@ -534,6 +542,25 @@ async fn consume_email_token(
     Ok(row.user_id)
 }
 
+/// Spends every unused email token of the user of `purpose` (`None`: of every purpose), so that
+/// once one link has done its work, older links of the same kind still in a mailbox do nothing.
+async fn use_up_email_tokens(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    purpose: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut update = email_tokens::Entity::update_many()
+        .col_expr(email_tokens::Column::UsedAt, Expr::value(now))
+        .filter(email_tokens::Column::UserId.eq(user_id))
+        .filter(email_tokens::Column::UsedAt.is_null());
+    if let Some(purpose) = purpose {
+        update = update.filter(email_tokens::Column::Purpose.eq(purpose));
+    }
+    update.exec(conn).await?;
+    Ok(())
+}
+
 fn send_verification_email(state: &AppState, email: &str, token: &str) {
     let link = format!(
         "{}/verify-email?token={token}",
@@ -550,10 +577,13 @@ fn send_verification_email(state: &AppState, email: &str, token: &str) {
     );
 }
 
+/// Confirms the address with a verification link (SPEC §3 Accounts); the user's other
+/// outstanding verification links are spent with it.
 pub async fn verify_email(state: &AppState, req: TokenRequest) -> AppResult<()> {
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_VERIFY, now).await?;
+    use_up_email_tokens(&txn, user_id, Some(PURPOSE_VERIFY), now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::IsVerified, Expr::value(true))
         .col_expr(users::Column::UpdatedAt, Expr::value(now))
@@ -640,6 +670,8 @@ pub async fn request_password_reset(
     Ok(())
 }
 
+/// Sets a new password with a reset link (SPEC §3 Accounts): every other reset link of the
+/// user is spent, and every session ends — its access and its refresh tokens.
 pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm) -> AppResult<()> {
     let now = state.clock.now();
     let token_user = {
@@ -660,6 +692,7 @@ pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm)
     let hash = password::hash(req.new_password).await?;
     let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_RESET, now).await?;
+    use_up_email_tokens(&txn, user_id, Some(PURPOSE_RESET), now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(hash))
         .col_expr(users::Column::IsVerified, Expr::value(true))

@@ -675,6 +675,117 @@ backend_test!(
     expired_reset_tokens_are_refused
 );
 
+/// Two verification links are out (the first from sign-up, one resent); using the newer one
+/// spends the older one too.
+async fn verifying_spends_every_older_verification_link(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let user = app.student().await;
+            let older = token_in(&sink.wait_for(&user.email, "Confirm your email").await);
+            let resend = app
+                .post("/auth/verify-email/resend", Some(&user.access), json!({}))
+                .await;
+            assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.text);
+            let newer = sink
+                .wait_for_all(&user.email, "Confirm your email", 2)
+                .await
+                .iter()
+                .map(|m| token_in(m))
+                .find(|t| *t != older)
+                .expect("a second, different link");
+
+            let res = app
+                .post("/auth/verify-email", None, json!({"token": newer}))
+                .await;
+            assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+            let old = app
+                .post("/auth/verify-email", None, json!({"token": older}))
+                .await;
+            assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", old.text);
+            assert_eq!(old.body["errors"][0]["field"], "token");
+        },
+    )
+    .await;
+}
+backend_test!(
+    verification_spends_older_links,
+    verifying_spends_every_older_verification_link
+);
+
+/// A reset ends every session — access and refresh tokens alike, on every device — and spends
+/// the other reset links still in the mailbox.
+async fn a_reset_ends_access_and_refresh_tokens_and_spends_other_links(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let user = app.student().await;
+            let other_device = user_from(&app.login(&user.email, PASSWORD).await, &user.email);
+            let subject = "Reset your Studium password";
+            app.post("/auth/password-reset", None, json!({"email": user.email}))
+                .await;
+            let older = token_in(&sink.wait_for(&user.email, subject).await);
+            app.post("/auth/password-reset", None, json!({"email": user.email}))
+                .await;
+            let newer = sink
+                .wait_for_all(&user.email, subject, 2)
+                .await
+                .iter()
+                .map(|m| token_in(m))
+                .find(|t| *t != older)
+                .expect("a second, different link");
+
+            let new_password = "reset-to-something-strong-77";
+            let res = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": newer, "new_password": new_password}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+
+            for device in [&user, &other_device] {
+                let me = app.get("/me", Some(&device.access)).await;
+                assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
+                let refresh = app
+                    .post(
+                        "/auth/refresh",
+                        None,
+                        json!({"refresh_token": device.refresh}),
+                    )
+                    .await;
+                assert_eq!(refresh.status, StatusCode::UNAUTHORIZED, "{}", refresh.text);
+                assert!(refresh.is_problem());
+            }
+            let old = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": older, "new_password": "another-strong-one-88"}),
+                )
+                .await;
+            assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", old.text);
+            assert_eq!(old.body["errors"][0]["field"], "token");
+            assert_eq!(
+                app.login(&user.email, new_password).await.status,
+                StatusCode::OK
+            );
+        },
+    )
+    .await;
+}
+backend_test!(
+    password_reset_ends_every_token_and_spends_other_links,
+    a_reset_ends_access_and_refresh_tokens_and_spends_other_links
+);
+
 fn google_claims(aud: &str, iss: &str, exp_offset: i64, email: &str) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     json!({
