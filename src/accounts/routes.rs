@@ -79,11 +79,15 @@ async fn login(
     ))
 }
 
-/// Sign in with a Google ID token; links to an account with the same verified email.
+/// Sign in with a Google ID token whose email Google has verified. Links to an account with
+/// the same verified email; an account with the same unverified email is taken over (its
+/// password, sessions and pending email links end).
 #[utoipa::path(post, path = "/auth/google", tag = "auth", request_body = GoogleSignInRequest,
     responses(
         (status = 200, body = AuthResponse),
-        (status = 401, description = "Token not valid", body = Problem),
+        (status = 401, description = "Token not valid, or its email not verified by Google", body = Problem),
+        (status = 409, description = "A concurrent sign-in changed the account first; try again", body = Problem),
+        (status = 429, description = "Too many attempts", body = Problem),
         (status = 503, description = "Google sign-in not configured or Google unreachable", body = Problem),
     ))]
 async fn google(

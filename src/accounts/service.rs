@@ -14,6 +14,7 @@ use sea_orm::{
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use super::google::GoogleClaims;
 use super::model::*;
 use super::{ROLE_ADMIN, ROLE_STUDENT, password, tokens};
 use crate::db::is_unique_violation;
@@ -230,8 +231,9 @@ async fn touch_login(
     Ok(active.update(conn).await?)
 }
 
-/// Google sign-in: an existing Google account, else the account with the same verified
-/// email (which gets linked), else a new account.
+/// Google sign-in (SPEC §3 Accounts): the account already linked to this Google account, else
+/// the account with the same email — linked when its email is verified, taken over when it is
+/// not — else a new account. Only a token whose email Google has verified is accepted.
 pub async fn google_sign_in(
     state: &AppState,
     req: GoogleSignInRequest,
@@ -250,58 +252,18 @@ pub async fn google_sign_in(
         .email
         .as_deref()
         .map(normalize_email)
-        .filter(|_| claims.email_verified)
+        .filter(|e| claims.email_verified && !e.is_empty())
         .ok_or(AppError::Unauthorized(
             "the Google account has no verified email address",
         ))?;
 
     let txn = state.db.begin_write().await?;
-    let existing = users::Entity::find()
-        .filter(
-            Condition::any()
-                .add(users::Column::GoogleId.eq(&claims.sub))
-                .add(users::Column::Email.eq(&email)),
-        )
-        .all(&txn)
-        .await?;
-    let by_google = existing
-        .iter()
-        .find(|u| u.google_id.as_deref() == Some(&claims.sub));
-    let user = match (by_google, existing.first()) {
-        (Some(u), _) => u.clone(),
-        (None, Some(u)) => {
-            let mut active: users::ActiveModel = u.clone().into();
-            active.google_id = Set(Some(claims.sub.clone()));
-            active.auth_provider = Set(PROVIDER_GOOGLE.into());
-            active.is_verified = Set(true);
-            active.updated_at = Set(now);
-            active.update(&txn).await?
-        }
-        (None, None) => {
-            let user_id = Uuid::now_v7();
-            let full_name = claims
-                .name
-                .clone()
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or_else(|| email.split('@').next().unwrap_or("Student").to_string());
-            let user = users::ActiveModel {
-                id: Set(user_id),
-                email: Set(email.clone()),
-                password_hash: Set(None),
-                auth_provider: Set(PROVIDER_GOOGLE.into()),
-                role: Set(ROLE_STUDENT.into()),
-                is_active: Set(true),
-                is_verified: Set(true),
-                google_id: Set(Some(claims.sub.clone())),
-                last_login_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            create_profile(&txn, user_id, &full_name, now).await?;
-            user
-        }
+    let Some(user) = find_or_link_google_user(&txn, &claims, &email, now).await? else {
+        txn.rollback().await?;
+        return Err(AppError::conflict(
+            "sign-in-in-progress",
+            "another sign-in to this account was in progress; try again",
+        ));
     };
     if !user.is_active {
         return Err(AppError::Forbidden("this account has been deactivated"));
@@ -310,6 +272,117 @@ pub async fn google_sign_in(
     let response = start_session(state, &txn, user, client, now).await?;
     txn.commit().await?;
     Ok(response)
+}
+
+/// The account a verified Google identity signs in to, creating, linking or taking it over as
+/// needed. `None` when a concurrent sign-in changed the account first (read again to see it).
+async fn find_or_link_google_user(
+    conn: &impl ConnectionTrait,
+    claims: &GoogleClaims,
+    email: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<users::Model>> {
+    let existing = users::Entity::find()
+        .filter(
+            Condition::any()
+                .add(users::Column::GoogleId.eq(&claims.sub))
+                .add(users::Column::Email.eq(email)),
+        )
+        .all(conn)
+        .await?;
+    if let Some(user) = existing
+        .iter()
+        .find(|u| u.google_id.as_deref() == Some(&claims.sub))
+    {
+        return Ok(Some(user.clone()));
+    }
+    match existing.into_iter().next() {
+        Some(user) if user.is_verified => link_google(conn, user, &claims.sub, now).await,
+        Some(user) => take_over_unverified(conn, user, &claims.sub, now).await,
+        None => create_google_user(conn, claims, email, now).await,
+    }
+}
+
+/// Links a Google identity to the account whose (verified) email it shares.
+async fn link_google(
+    conn: &impl ConnectionTrait,
+    user: users::Model,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<users::Model>> {
+    let mut active: users::ActiveModel = user.into();
+    active.google_id = Set(Some(sub.to_string()));
+    active.auth_provider = Set(PROVIDER_GOOGLE.into());
+    active.updated_at = Set(now);
+    Ok(Some(active.update(conn).await?))
+}
+
+/// Google has proved who owns an address that the account holding it never verified — which is
+/// how an account is pre-hijacked: someone registers the address before its owner arrives and
+/// waits for them to link it. So whoever registered it loses every way in: the password, every
+/// session and refresh token, and every pending email link. Only an account still unverified
+/// is changed; `None` when it was verified meanwhile.
+async fn take_over_unverified(
+    conn: &impl ConnectionTrait,
+    user: users::Model,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<users::Model>> {
+    let claimed = users::Entity::update_many()
+        .col_expr(
+            users::Column::PasswordHash,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(users::Column::IsVerified, Expr::value(true))
+        .col_expr(users::Column::GoogleId, Expr::value(sub))
+        .col_expr(users::Column::AuthProvider, Expr::value(PROVIDER_GOOGLE))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user.id))
+        .filter(users::Column::IsVerified.eq(false))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Ok(None);
+    }
+    revoke_sessions(conn, None, user.id, "google_takeover", now).await?;
+    use_up_email_tokens(conn, user.id, None, now).await?;
+    tracing::warn!(
+        user_id = %user.id,
+        "Google sign-in took over an unverified account: password removed, sessions ended, email links spent"
+    );
+    Ok(Some(find_user(conn, user.id).await?))
+}
+
+async fn create_google_user(
+    conn: &impl ConnectionTrait,
+    claims: &GoogleClaims,
+    email: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<users::Model>> {
+    let user_id = Uuid::now_v7();
+    let full_name = claims
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("Student").to_string());
+    let user = users::ActiveModel {
+        id: Set(user_id),
+        email: Set(email.to_string()),
+        password_hash: Set(None),
+        auth_provider: Set(PROVIDER_GOOGLE.into()),
+        role: Set(ROLE_STUDENT.into()),
+        is_active: Set(true),
+        is_verified: Set(true),
+        google_id: Set(Some(claims.sub.clone())),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await?;
+    create_profile(conn, user_id, &full_name, now).await?;
+    Ok(Some(user))
 }
 
 /// A new sign-in session with its first refresh token, and an access token bound to it.

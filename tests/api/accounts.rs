@@ -874,7 +874,8 @@ async fn google_sign_in_verifies_tokens_against_jwks(backend: Backend) {
             google(key2.sign(&google_claims(aud, iss, 3600, &email))).await;
             assert_eq!(jwks.hits.load(std::sync::atomic::Ordering::SeqCst), fetches);
 
-            // A password account with the same verified email is linked, not duplicated.
+            // A password account with the same (still unverified) email is taken over, not
+            // duplicated.
             let linked_email = app.unique_email("linked");
             let reg = app.register_as(&linked_email, PASSWORD, "Lin").await;
             let linked = google(key1.sign(&google_claims(aud, iss, 3600, &linked_email))).await;
@@ -885,6 +886,230 @@ async fn google_sign_in_verifies_tokens_against_jwks(backend: Backend) {
     .await;
 }
 backend_test!(google_sign_in, google_sign_in_verifies_tokens_against_jwks);
+
+/// Runs `body` on an app whose Google sign-in trusts a loopback JWKS publishing test key 1;
+/// `configure` adjusts the rest of the configuration.
+async fn run_with_google<B, F>(
+    backend: Backend,
+    configure: impl FnOnce(&mut studium::config::Config),
+    body: B,
+) where
+    B: FnOnce(TestApp) -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let jwks = JwksServer::start(json!({"keys": [test_keys().0.jwk()]})).await;
+    run(
+        backend,
+        move |c| {
+            c.google_jwks_url = jwks.url.clone();
+            configure(c);
+        },
+        body,
+    )
+    .await;
+}
+
+/// `POST /auth/google` with these claims, signed by the key the app trusts.
+async fn sign_in_with_google(app: &TestApp, claims: &serde_json::Value) -> Resp {
+    let token = test_keys().0.sign(claims);
+    app.post("/auth/google", None, json!({"id_token": token}))
+        .await
+}
+
+/// The `users` row, read directly.
+async fn user_row(app: &TestApp, id: &str) -> studium::entity::users::Model {
+    use sea_orm::EntityTrait;
+    studium::entity::users::Entity::find_by_id(uuid::Uuid::parse_str(id).unwrap())
+        .one(app.state.db.read())
+        .await
+        .unwrap()
+        .expect("the user exists")
+}
+
+const GOOGLE_AUD: &str = "studium-test-client";
+const GOOGLE_ISS: &str = "https://accounts.google.com";
+
+/// Someone registers the victim's address with a password of their own and never verifies it;
+/// when the owner signs in with Google, that person is locked out of the account entirely.
+async fn google_sign_in_takes_over_an_unverified_account(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run_with_google(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let email = app.unique_email("victim");
+            let squatter = app.register_as(&email, PASSWORD, "Squatter").await;
+            assert_eq!(squatter.status, StatusCode::CREATED, "{}", squatter.text);
+            let squatter = user_from(&squatter, &email);
+            let verify_link = token_in(&sink.wait_for(&email, "Confirm your email").await);
+            app.post("/auth/password-reset", None, json!({"email": email}))
+                .await;
+            let reset_link = token_in(&sink.wait_for(&email, "Reset your Studium password").await);
+
+            let owner =
+                sign_in_with_google(&app, &google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &email))
+                    .await;
+            assert_eq!(owner.status, StatusCode::OK, "{}", owner.text);
+            assert_eq!(owner.body["user"]["id"], squatter.id.as_str());
+            assert_eq!(owner.body["user"]["is_verified"], true);
+            assert_eq!(owner.body["user"]["auth_provider"], "google");
+            let owner_access = owner.body["access_token"].as_str().unwrap();
+            assert_eq!(
+                app.get("/me", Some(owner_access)).await.status,
+                StatusCode::OK
+            );
+
+            // The squatter's session, refresh token, password and email links are all dead.
+            let me = app.get("/me", Some(&squatter.access)).await;
+            assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
+            let refresh = app
+                .post(
+                    "/auth/refresh",
+                    None,
+                    json!({"refresh_token": squatter.refresh}),
+                )
+                .await;
+            assert_eq!(refresh.status, StatusCode::UNAUTHORIZED, "{}", refresh.text);
+            let login = app.login(&email, PASSWORD).await;
+            assert_eq!(login.status, StatusCode::UNAUTHORIZED, "{}", login.text);
+            assert!(user_row(&app, &squatter.id).await.password_hash.is_none());
+            let verify = app
+                .post("/auth/verify-email", None, json!({"token": verify_link}))
+                .await;
+            assert_eq!(
+                verify.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                verify.text
+            );
+            let reset = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": reset_link, "new_password": "squatters-new-secret-41"}),
+                )
+                .await;
+            assert_eq!(
+                reset.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                reset.text
+            );
+            assert_eq!(
+                app.login(&email, "squatters-new-secret-41").await.status,
+                StatusCode::UNAUTHORIZED
+            );
+            // The owner is still signed in afterwards.
+            assert_eq!(
+                app.get("/me", Some(owner_access)).await.status,
+                StatusCode::OK
+            );
+        },
+    )
+    .await;
+}
+backend_test!(
+    google_takes_over_unverified_accounts,
+    google_sign_in_takes_over_an_unverified_account
+);
+
+/// An account whose owner verified the address is linked: its password and sessions stay.
+async fn google_sign_in_links_a_verified_account(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run_with_google(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let user = app.student().await;
+            let link = token_in(&sink.wait_for(&user.email, "Confirm your email").await);
+            let verified = app
+                .post("/auth/verify-email", None, json!({"token": link}))
+                .await;
+            assert_eq!(verified.status, StatusCode::NO_CONTENT, "{}", verified.text);
+
+            let google = sign_in_with_google(
+                &app,
+                &google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &user.email),
+            )
+            .await;
+            assert_eq!(google.status, StatusCode::OK, "{}", google.text);
+            assert_eq!(google.body["user"]["id"], user.id.as_str());
+            assert_eq!(google.body["user"]["auth_provider"], "google");
+            assert_eq!(
+                app.get("/me", Some(&user.access)).await.status,
+                StatusCode::OK
+            );
+            assert_eq!(
+                app.login(&user.email, PASSWORD).await.status,
+                StatusCode::OK
+            );
+            assert!(user_row(&app, &user.id).await.password_hash.is_some());
+        },
+    )
+    .await;
+}
+backend_test!(
+    google_links_verified_accounts,
+    google_sign_in_links_a_verified_account
+);
+
+/// A token whose email Google has not verified proves nothing: 401, and no account is created,
+/// linked or taken over.
+async fn google_tokens_without_a_verified_email_are_refused(backend: Backend) {
+    run_with_google(
+        backend,
+        |_| {},
+        |app| async move {
+            let squatted = app.unique_email("squatted");
+            let squatter = app.register_as(&squatted, PASSWORD, "Squatter").await;
+            let squatter = user_from(&squatter, &squatted);
+            let fresh = app.unique_email("fresh");
+            for email in [&squatted, &fresh] {
+                let mut unverified = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, email);
+                unverified["email_verified"] = json!(false);
+                let mut flag_missing = unverified.clone();
+                flag_missing
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("email_verified");
+                let mut no_email = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, email);
+                no_email.as_object_mut().unwrap().remove("email");
+                for (case, claims) in [
+                    ("email_verified false", unverified),
+                    ("email_verified missing", flag_missing),
+                    ("no email", no_email),
+                ] {
+                    let res = sign_in_with_google(&app, &claims).await;
+                    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{case}: {}", res.text);
+                    assert!(res.is_problem(), "{case}");
+                    assert_eq!(res.problem_slug(), "unauthorized", "{case}");
+                }
+            }
+            // Nothing happened to the squatted account, and no account exists for the fresh one.
+            assert_eq!(
+                app.get("/me", Some(&squatter.access)).await.status,
+                StatusCode::OK
+            );
+            let row = user_row(&app, &squatter.id).await;
+            assert!(!row.is_verified && row.google_id.is_none());
+            assert_eq!(app.login(&squatted, PASSWORD).await.status, StatusCode::OK);
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            let fresh_rows = studium::entity::users::Entity::find()
+                .filter(studium::entity::users::Column::Email.eq(fresh.as_str()))
+                .count(app.state.db.read())
+                .await
+                .unwrap();
+            assert_eq!(fresh_rows, 0);
+        },
+    )
+    .await;
+}
+backend_test!(
+    google_refuses_unverified_emails,
+    google_tokens_without_a_verified_email_are_refused
+);
 
 db_test!(
     verification_resend_is_rate_limited_per_account,
