@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect,
 };
 use tokio::sync::OnceCell;
@@ -33,6 +33,9 @@ const DEFAULT_TIMEZONE: &str = "UTC";
 /// `users.auth_provider`: how the account signed up, or "google" once Google sign-in linked it.
 const PROVIDER_EMAIL: &str = "email";
 const PROVIDER_GOOGLE: &str = "google";
+/// How often one Google sign-in reads the accounts again after losing a race to create, link
+/// or take over the account; the winner has committed by then, so the second read finds it.
+const GOOGLE_SIGN_IN_ATTEMPTS: usize = 3;
 
 /// Where a request came from, for rate limits and the session list.
 #[derive(Debug, Clone)]
@@ -257,25 +260,37 @@ pub async fn google_sign_in(
             "the Google account has no verified email address",
         ))?;
 
-    let txn = state.db.begin_write().await?;
-    let Some(user) = find_or_link_google_user(&txn, &claims, &email, now).await? else {
-        txn.rollback().await?;
-        return Err(AppError::conflict(
-            "sign-in-in-progress",
-            "another sign-in to this account was in progress; try again",
-        ));
-    };
-    if !user.is_active {
-        return Err(AppError::Forbidden("this account has been deactivated"));
+    for _ in 0..GOOGLE_SIGN_IN_ATTEMPTS {
+        let txn = state.db.begin_write().await?;
+        let Some(user) = find_or_link_google_user(&txn, &claims, &email, now).await? else {
+            // A concurrent sign-in wrote the account first and has committed: read it again.
+            txn.rollback().await?;
+            continue;
+        };
+        if !user.is_active {
+            return Err(AppError::Forbidden("this account has been deactivated"));
+        }
+        let user = touch_login(&txn, user, now).await?;
+        let response = start_session(state, &txn, user, client, now).await?;
+        txn.commit().await?;
+        return Ok(response);
     }
-    let user = touch_login(&txn, user, now).await?;
-    let response = start_session(state, &txn, user, client, now).await?;
-    txn.commit().await?;
-    Ok(response)
+    Err(AppError::conflict(
+        "sign-in-in-progress",
+        "another sign-in to this account was in progress; try again",
+    ))
+}
+
+/// A unique violation on the users' email or Google id: a concurrent sign-in created or linked
+/// the account first.
+fn lost_google_race(err: &DbErr) -> bool {
+    is_unique_violation(err, "users_email_key", "users.email")
+        || is_unique_violation(err, "users_google_id_key", "users.google_id")
 }
 
 /// The account a verified Google identity signs in to, creating, linking or taking it over as
-/// needed. `None` when a concurrent sign-in changed the account first (read again to see it).
+/// needed. `None` when a concurrent sign-in changed the account first: the transaction is
+/// spoilt (PostgreSQL aborts it at the unique violation), so roll it back and read again.
 async fn find_or_link_google_user(
     conn: &impl ConnectionTrait,
     claims: &GoogleClaims,
@@ -314,7 +329,11 @@ async fn link_google(
     active.google_id = Set(Some(sub.to_string()));
     active.auth_provider = Set(PROVIDER_GOOGLE.into());
     active.updated_at = Set(now);
-    Ok(Some(active.update(conn).await?))
+    match active.update(conn).await {
+        Ok(user) => Ok(Some(user)),
+        Err(e) if lost_google_race(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Google has proved who owns an address that the account holding it never verified — which is
@@ -366,7 +385,7 @@ async fn create_google_user(
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| email.split('@').next().unwrap_or("Student").to_string());
-    let user = users::ActiveModel {
+    let inserted = users::ActiveModel {
         id: Set(user_id),
         email: Set(email.to_string()),
         password_hash: Set(None),
@@ -380,7 +399,12 @@ async fn create_google_user(
         updated_at: Set(now),
     }
     .insert(conn)
-    .await?;
+    .await;
+    let user = match inserted {
+        Ok(user) => user,
+        Err(e) if lost_google_race(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     create_profile(conn, user_id, &full_name, now).await?;
     Ok(Some(user))
 }

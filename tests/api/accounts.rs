@@ -1055,6 +1055,119 @@ backend_test!(
     google_sign_in_links_a_verified_account
 );
 
+/// Eight first sign-ins at once with one Google account (a double-clicked button, a retried
+/// request): exactly one account is created and every request signs in to it — no 500.
+async fn simultaneous_first_google_sign_ins_make_one_account(backend: Backend) {
+    run_with_google(
+        backend,
+        |_| {},
+        |app| async move {
+            let email = app.unique_email("twins");
+            let claims = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &email);
+            let attempts = (0..8).map(|_| {
+                let (app, claims) = (app.clone(), claims.clone());
+                async move { sign_in_with_google(&app, &claims).await }
+            });
+            let results = futures::future::join_all(attempts).await;
+            let mut ids = std::collections::HashSet::new();
+            for res in &results {
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+                ids.insert(res.body["user"]["id"].as_str().unwrap().to_string());
+                let access = res.body["access_token"].as_str().unwrap();
+                assert_eq!(app.get("/me", Some(access)).await.status, StatusCode::OK);
+            }
+            assert_eq!(ids.len(), 1, "{ids:?}");
+
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            let rows = studium::entity::users::Entity::find()
+                .filter(studium::entity::users::Column::Email.eq(email.as_str()))
+                .count(app.state.db.read())
+                .await
+                .unwrap();
+            assert_eq!(rows, 1);
+        },
+    )
+    .await;
+}
+backend_test!(
+    simultaneous_google_sign_ins,
+    simultaneous_first_google_sign_ins_make_one_account
+);
+
+/// Eight Google sign-ins at once into an account with an unverified email: it is taken over
+/// once, so no later takeover ends the sessions an earlier request has just been given.
+/// On PostgreSQL the test holds the account's row until all eight have read it as unverified
+/// and wait to change it, so the race happens every run; SQLite serialises them anyway.
+async fn simultaneous_google_sign_ins_take_over_once(backend: Backend) {
+    run_with_google(
+        backend,
+        |c| c.db_max_connections = 16,
+        |app| async move {
+            use sea_orm::{ConnectionTrait, TransactionTrait};
+            const REQUESTS: i64 = 8;
+            let email = app.unique_email("contested");
+            let squatter = app.register_as(&email, PASSWORD, "Squatter").await;
+            let squatter = user_from(&squatter, &email);
+            let claims = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &email);
+
+            let holder = if app.backend == Backend::Postgres {
+                let txn = app.state.db.write().begin().await.unwrap();
+                let id = uuid::Uuid::parse_str(&squatter.id).unwrap();
+                studium::db::lock_user(&txn, id).await.unwrap();
+                Some(txn)
+            } else {
+                None
+            };
+            let release = async {
+                let Some(txn) = holder else { return };
+                let waiting = sea_orm::Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock' AND query LIKE 'UPDATE \"users\"%'",
+                );
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                loop {
+                    let row = app.state.db.read().query_one_raw(waiting.clone()).await;
+                    let n: i64 = row.unwrap().unwrap().try_get_by_index(0).unwrap();
+                    if n >= REQUESTS {
+                        break;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "only {n} sign-ins waited for the account"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                txn.commit().await.unwrap();
+            };
+            let attempts = (0..REQUESTS).map(|_| {
+                let (app, claims) = (app.clone(), claims.clone());
+                async move { sign_in_with_google(&app, &claims).await }
+            });
+            let (results, ()) = futures::join!(futures::future::join_all(attempts), release);
+
+            for res in &results {
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+                assert_eq!(res.body["user"]["id"], squatter.id.as_str());
+            }
+            for res in &results {
+                let access = res.body["access_token"].as_str().unwrap();
+                let me = app.get("/me", Some(access)).await;
+                assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+            }
+            assert_eq!(
+                app.get("/me", Some(&squatter.access)).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        },
+    )
+    .await;
+}
+backend_test!(
+    simultaneous_google_takeovers,
+    simultaneous_google_sign_ins_take_over_once
+);
+
 /// A token whose email Google has not verified proves nothing: 401, and no account is created,
 /// linked or taken over.
 async fn google_tokens_without_a_verified_email_are_refused(backend: Backend) {
