@@ -251,6 +251,13 @@ pub async fn google_sign_in(
     )
     .await?;
     let claims = state.google.verify(&req.id_token).await?;
+    // Counted only for tokens Google signed, so the key cannot be chosen freely.
+    ratelimit::check(
+        state,
+        &format!("google:account:{}", tokens::hash_token(&claims.sub)),
+        cfg.rate_limit_google_per_account,
+    )
+    .await?;
     let email = claims
         .email
         .as_deref()
@@ -676,8 +683,18 @@ fn send_verification_email(state: &AppState, email: &str, token: &str) {
 
 /// Confirms the address with a verification link (SPEC §3 Accounts); the user's other
 /// outstanding verification links are spent with it.
-pub async fn verify_email(state: &AppState, req: TokenRequest) -> AppResult<()> {
+pub async fn verify_email(
+    state: &AppState,
+    req: TokenRequest,
+    client: &ClientInfo,
+) -> AppResult<()> {
     let now = state.clock.now();
+    ratelimit::check(
+        state,
+        &format!("verify-email:ip:{}", client.ip),
+        state.config.rate_limit_verify_email_per_ip,
+    )
+    .await?;
     let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_VERIFY, now).await?;
     use_up_email_tokens(&txn, user_id, Some(PURPOSE_VERIFY), now).await?;
@@ -769,8 +786,18 @@ pub async fn request_password_reset(
 
 /// Sets a new password with a reset link (SPEC §3 Accounts): every other reset link of the
 /// user is spent, and every session ends — its access and its refresh tokens.
-pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm) -> AppResult<()> {
+pub async fn confirm_password_reset(
+    state: &AppState,
+    req: PasswordResetConfirm,
+    client: &ClientInfo,
+) -> AppResult<()> {
     let now = state.clock.now();
+    ratelimit::check(
+        state,
+        &format!("reset-confirm:ip:{}", client.ip),
+        state.config.rate_limit_password_reset_confirm_per_ip,
+    )
+    .await?;
     let token_user = {
         // Look the token up first (without spending it) so a weak new password can be
         // corrected and retried with the same link.
@@ -802,12 +829,20 @@ pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm)
     Ok(())
 }
 
+/// Changes the password (SPEC §3 Accounts) and ends every session. Limited per account, as
+/// each attempt runs argon2 twice.
 pub async fn change_password(
     state: &AppState,
     current: &CurrentUser,
     req: PasswordChangeRequest,
 ) -> AppResult<()> {
     let now = state.clock.now();
+    ratelimit::check(
+        state,
+        &format!("password-change:account:{}", current.id),
+        state.config.rate_limit_password_change_per_account,
+    )
+    .await?;
     let user = find_user(state.db.read(), current.id).await?;
     let Some(stored) = user.password_hash.clone() else {
         return Err(AppError::invalid(

@@ -505,6 +505,101 @@ db_test!(
     }
 );
 
+/// A limited request: 429 problem `rate-limited` with the seconds to wait in `Retry-After`.
+fn assert_rate_limited(res: &Resp) -> i64 {
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.text);
+    assert!(res.is_problem());
+    assert_eq!(res.problem_slug(), "rate-limited");
+    let retry: i64 = res.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    retry
+}
+
+db_test!(
+    password_changes_are_rate_limited_per_account,
+    config = |c| {
+        c.rate_limit_password_change_per_account = 2;
+    },
+    |app| {
+        let user = app.student().await;
+        let other_device = user_from(&app.login(&user.email, PASSWORD).await, &user.email);
+        let new_password = "a-much-better-passphrase-99";
+        for _ in 0..2 {
+            let res = app
+                .post(
+                    "/auth/password",
+                    Some(&user.access),
+                    json!({"current_password": "not-it-at-all-123", "new_password": new_password}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text);
+        }
+        // Counted per account: another session of the same user is limited too, even with the
+        // right password.
+        let change = json!({"current_password": PASSWORD, "new_password": new_password});
+        let limited = app
+            .post("/auth/password", Some(&other_device.access), change.clone())
+            .await;
+        let retry = assert_rate_limited(&limited);
+        // Another account is not.
+        let someone_else = app.student().await;
+        let theirs = app
+            .post("/auth/password", Some(&someone_else.access), change.clone())
+            .await;
+        assert_eq!(theirs.status, StatusCode::NO_CONTENT, "{}", theirs.text);
+
+        // The next window lets the account in again (with a fresh token: the window is as
+        // long as an access token lives).
+        app.clock.advance(chrono::Duration::seconds(retry));
+        let fresh = user_from(&app.login(&user.email, PASSWORD).await, &user.email);
+        let res = app
+            .post("/auth/password", Some(&fresh.access), change)
+            .await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    }
+);
+
+db_test!(
+    guessing_verification_and_reset_tokens_is_rate_limited_per_ip,
+    config = |c| {
+        c.rate_limit_verify_email_per_ip = 2;
+        c.rate_limit_password_reset_confirm_per_ip = 3;
+    },
+    |app| {
+        for attempt in 0..2 {
+            let res = app
+                .post(
+                    "/auth/verify-email",
+                    None,
+                    json!({"token": format!("guess-{attempt}")}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text);
+        }
+        let res = app
+            .post("/auth/verify-email", None, json!({"token": "guess-2"}))
+            .await;
+        assert_rate_limited(&res);
+
+        // Its own counter: three reset guesses are still answered, the fourth is not.
+        let guess = |n: i32| json!({"token": format!("guess-{n}"), "new_password": "guessing-is-futile-83"});
+        for attempt in 0..3 {
+            let res = app
+                .post("/auth/password-reset/confirm", None, guess(attempt))
+                .await;
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text);
+        }
+        let res = app
+            .post("/auth/password-reset/confirm", None, guess(3))
+            .await;
+        assert_rate_limited(&res);
+    }
+);
+
 /// Rate-limit counters live in the database: a second instance over the same database sees them.
 async fn rate_limits_hold_across_instances(backend: Backend) {
     run(
@@ -1166,6 +1261,38 @@ async fn simultaneous_google_sign_ins_take_over_once(backend: Backend) {
 backend_test!(
     simultaneous_google_takeovers,
     simultaneous_google_sign_ins_take_over_once
+);
+
+/// Google sign-in is limited per Google account as well as per IP: the same Google account
+/// is refused after the limit, another one from the same address is not.
+async fn google_sign_in_is_rate_limited_per_google_account(backend: Backend) {
+    run_with_google(
+        backend,
+        |c| c.rate_limit_google_per_account = 2,
+        |app| async move {
+            let email = app.unique_email("eager");
+            let claims = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &email);
+            for _ in 0..2 {
+                let res = sign_in_with_google(&app, &claims).await;
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+            }
+            let retry = assert_rate_limited(&sign_in_with_google(&app, &claims).await);
+            let other = app.unique_email("other");
+            let res =
+                sign_in_with_google(&app, &google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &other))
+                    .await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+
+            app.clock.advance(chrono::Duration::seconds(retry));
+            let res = sign_in_with_google(&app, &claims).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        },
+    )
+    .await;
+}
+backend_test!(
+    google_sign_in_rate_limit,
+    google_sign_in_is_rate_limited_per_google_account
 );
 
 /// A token whose email Google has not verified proves nothing: 401, and no account is created,
