@@ -53,6 +53,14 @@ pub struct Config {
     pub rate_limit_password_reset_per_account: i64,
     pub rate_limit_verify_resend_per_ip: i64,
     pub rate_limit_verify_resend_per_account: i64,
+    /// Password changes per account; each one runs argon2.
+    pub rate_limit_password_change_per_account: i64,
+    /// Google sign-ins per Google account (`sub`), beside the per-IP sign-in limit.
+    pub rate_limit_google_per_account: i64,
+    /// Email-verification attempts per IP (guessing tokens).
+    pub rate_limit_verify_email_per_ip: i64,
+    /// Password-reset confirmations per IP (guessing tokens).
+    pub rate_limit_password_reset_confirm_per_ip: i64,
     /// Trust the first address of `X-Forwarded-For` as the client (only behind a proxy you run).
     pub trust_forwarded_for: bool,
 }
@@ -95,6 +103,10 @@ impl Default for Config {
             rate_limit_password_reset_per_account: 5,
             rate_limit_verify_resend_per_ip: 20,
             rate_limit_verify_resend_per_account: 5,
+            rate_limit_password_change_per_account: 10,
+            rate_limit_google_per_account: 10,
+            rate_limit_verify_email_per_ip: 30,
+            rate_limit_password_reset_confirm_per_ip: 30,
             trust_forwarded_for: false,
         }
     }
@@ -277,6 +289,22 @@ impl Config {
             (
                 "STUDIUM_RATE_LIMIT_VERIFY_RESEND_PER_ACCOUNT",
                 self.rate_limit_verify_resend_per_account,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_PASSWORD_CHANGE_PER_ACCOUNT",
+                self.rate_limit_password_change_per_account,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_GOOGLE_PER_ACCOUNT",
+                self.rate_limit_google_per_account,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_VERIFY_EMAIL_PER_IP",
+                self.rate_limit_verify_email_per_ip,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_PASSWORD_RESET_CONFIRM_PER_IP",
+                self.rate_limit_password_reset_confirm_per_ip,
             ),
         ];
         for (name, value) in positive {

@@ -79,12 +79,16 @@ async fn login(
     ))
 }
 
-/// Sign in with a Google ID token; links to an account with the same verified email.
+/// Sign in with a Google ID token whose email Google has verified. Links to an account with
+/// the same verified email; an account with the same unverified email is taken over (its
+/// password, sessions and pending email links end).
 #[utoipa::path(post, path = "/auth/google", tag = "auth", request_body = GoogleSignInRequest,
     responses(
         (status = 200, body = AuthResponse),
-        (status = 401, description = "Token not valid", body = Problem),
+        (status = 401, description = "Token not valid, or its email not verified by Google", body = Problem),
         (status = 404, description = "Google sign-in is not configured on this server (`not-available`)", body = Problem),
+        (status = 409, description = "A concurrent sign-in changed the account first; try again", body = Problem),
+        (status = 429, description = "Too many attempts", body = Problem),
         (status = 503, description = "Google's keys could not be fetched", body = Problem),
     ))]
 async fn google(
@@ -127,12 +131,15 @@ async fn logout(State(state): State<AppState>, user: CurrentUser) -> AppResult<S
 
 /// Confirm the email address with the token from the verification email.
 #[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = TokenRequest,
-    responses((status = 204), (status = 422, description = "Invalid, used or expired token", body = Problem)))]
+    responses((status = 204), (status = 422, description = "Invalid, used or expired token", body = Problem),
+        (status = 429, description = "Too many attempts from this address", body = Problem)))]
 async fn verify_email(
     State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
     AppJson(req): AppJson<TokenRequest>,
 ) -> AppResult<StatusCode> {
-    service::verify_email(&state, req).await?;
+    service::verify_email(&state, req, &client(ip, &headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -174,18 +181,22 @@ async fn request_password_reset(
 
 /// Set a new password with the token from the reset email; ends every session.
 #[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm,
-    responses((status = 204), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 422, body = Problem),
+        (status = 429, description = "Too many attempts from this address", body = Problem)))]
 async fn confirm_password_reset(
     State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
     AppJson(req): AppJson<PasswordResetConfirm>,
 ) -> AppResult<StatusCode> {
-    service::confirm_password_reset(&state, req).await?;
+    service::confirm_password_reset(&state, req, &client(ip, &headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Change the password; ends every session, this one included.
 #[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = PasswordChangeRequest, security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem),
+        (status = 429, description = "Too many attempts for this account", body = Problem)))]
 async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,

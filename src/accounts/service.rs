@@ -8,12 +8,13 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect,
 };
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use super::google::GoogleClaims;
 use super::model::*;
 use super::{ROLE_ADMIN, ROLE_STUDENT, password, session_cache, tokens};
 use crate::db::is_unique_violation;
@@ -35,6 +36,9 @@ const PROVIDER_GOOGLE: &str = "google";
 /// How long after a refresh token's use presenting it again counts as a parallel request of
 /// the same client (answered 409, the session kept) rather than a replay (the session ended).
 const REFRESH_RACE_GRACE_SECS: i64 = 5;
+/// How often one Google sign-in reads the accounts again after losing a race to create, link
+/// or take over the account; the winner has committed by then, so the second read finds it.
+const GOOGLE_SIGN_IN_ATTEMPTS: usize = 3;
 
 /// Where a request came from, for rate limits and the session list.
 #[derive(Debug, Clone)]
@@ -239,8 +243,9 @@ async fn touch_login(
     Ok(active.update(conn).await?)
 }
 
-/// Google sign-in: an existing Google account, else the account with the same verified
-/// email (which gets linked), else a new account.
+/// Google sign-in (SPEC §3 Accounts): the account already linked to this Google account, else
+/// the account with the same email — linked when its email is verified, taken over when it is
+/// not — else a new account. Only a token whose email Google has verified is accepted.
 pub async fn google_sign_in(
     state: &AppState,
     req: GoogleSignInRequest,
@@ -255,70 +260,172 @@ pub async fn google_sign_in(
     )
     .await?;
     let claims = state.google.verify(&req.id_token).await?;
+    // Counted only for tokens Google signed, so the key cannot be chosen freely.
+    ratelimit::check(
+        state,
+        &format!("google:account:{}", tokens::hash_token(&claims.sub)),
+        cfg.rate_limit_google_per_account,
+    )
+    .await?;
     let email = claims
         .email
         .as_deref()
         .map(normalize_email)
-        .filter(|_| claims.email_verified)
+        .filter(|e| claims.email_verified && !e.is_empty())
         .ok_or(AppError::Unauthorized(
             "the Google account has no verified email address",
         ))?;
 
-    let txn = state.db.begin_write().await?;
+    for _ in 0..GOOGLE_SIGN_IN_ATTEMPTS {
+        let txn = state.db.begin_write().await?;
+        let Some(user) = find_or_link_google_user(&txn, &claims, &email, now).await? else {
+            // A concurrent sign-in wrote the account first and has committed: read it again.
+            txn.rollback().await?;
+            continue;
+        };
+        if !user.is_active {
+            return Err(AppError::Forbidden("this account has been deactivated"));
+        }
+        let user_id = user.id;
+        let user = touch_login(&txn, user, now).await?;
+        let response = start_session(state, &txn, user, client, now).await?;
+        txn.commit().await?;
+        // A takeover ended the squatter's sessions: forget them here too.
+        state.sessions.invalidate_user(user_id);
+        return Ok(response);
+    }
+    Err(AppError::conflict(
+        "sign-in-in-progress",
+        "another sign-in to this account was in progress; try again",
+    ))
+}
+
+/// A unique violation on the users' email or Google id: a concurrent sign-in created or linked
+/// the account first.
+fn lost_google_race(err: &DbErr) -> bool {
+    is_unique_violation(err, "users_email_key", "users.email")
+        || is_unique_violation(err, "users_google_id_key", "users.google_id")
+}
+
+/// The account a verified Google identity signs in to, creating, linking or taking it over as
+/// needed. `None` when a concurrent sign-in changed the account first: the transaction is
+/// spoilt (PostgreSQL aborts it at the unique violation), so roll it back and read again.
+async fn find_or_link_google_user(
+    conn: &impl ConnectionTrait,
+    claims: &GoogleClaims,
+    email: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<users::Model>> {
     let existing = users::Entity::find()
         .filter(
             Condition::any()
                 .add(users::Column::GoogleId.eq(&claims.sub))
-                .add(users::Column::Email.eq(&email)),
+                .add(users::Column::Email.eq(email)),
         )
-        .all(&txn)
+        .all(conn)
         .await?;
-    let by_google = existing
+    if let Some(user) = existing
         .iter()
-        .find(|u| u.google_id.as_deref() == Some(&claims.sub));
-    let user = match (by_google, existing.first()) {
-        (Some(u), _) => u.clone(),
-        (None, Some(u)) => {
-            let mut active: users::ActiveModel = u.clone().into();
-            active.google_id = Set(Some(claims.sub.clone()));
-            active.auth_provider = Set(PROVIDER_GOOGLE.into());
-            active.is_verified = Set(true);
-            active.updated_at = Set(now);
-            active.update(&txn).await?
-        }
-        (None, None) => {
-            let user_id = Uuid::now_v7();
-            let full_name = claims
-                .name
-                .clone()
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or_else(|| email.split('@').next().unwrap_or("Student").to_string());
-            let user = users::ActiveModel {
-                id: Set(user_id),
-                email: Set(email.clone()),
-                password_hash: Set(None),
-                auth_provider: Set(PROVIDER_GOOGLE.into()),
-                role: Set(ROLE_STUDENT.into()),
-                is_active: Set(true),
-                is_verified: Set(true),
-                google_id: Set(Some(claims.sub.clone())),
-                last_login_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            create_profile(&txn, user_id, &full_name, now).await?;
-            user
-        }
-    };
-    if !user.is_active {
-        return Err(AppError::Forbidden("this account has been deactivated"));
+        .find(|u| u.google_id.as_deref() == Some(&claims.sub))
+    {
+        return Ok(Some(user.clone()));
     }
-    let user = touch_login(&txn, user, now).await?;
-    let response = start_session(state, &txn, user, client, now).await?;
-    txn.commit().await?;
-    Ok(response)
+    match existing.into_iter().next() {
+        Some(user) if user.is_verified => link_google(conn, user, &claims.sub, now).await,
+        Some(user) => take_over_unverified(conn, user, &claims.sub, now).await,
+        None => create_google_user(conn, claims, email, now).await,
+    }
+}
+
+/// Links a Google identity to the account whose (verified) email it shares.
+async fn link_google(
+    conn: &impl ConnectionTrait,
+    user: users::Model,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<users::Model>> {
+    let mut active: users::ActiveModel = user.into();
+    active.google_id = Set(Some(sub.to_string()));
+    active.auth_provider = Set(PROVIDER_GOOGLE.into());
+    active.updated_at = Set(now);
+    match active.update(conn).await {
+        Ok(user) => Ok(Some(user)),
+        Err(e) if lost_google_race(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Google has proved who owns an address that the account holding it never verified — which is
+/// how an account is pre-hijacked: someone registers the address before its owner arrives and
+/// waits for them to link it. So whoever registered it loses every way in: the password, every
+/// session and refresh token, and every pending email link. Only an account still unverified
+/// is changed; `None` when it was verified meanwhile.
+async fn take_over_unverified(
+    conn: &impl ConnectionTrait,
+    user: users::Model,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<users::Model>> {
+    let claimed = users::Entity::update_many()
+        .col_expr(
+            users::Column::PasswordHash,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(users::Column::IsVerified, Expr::value(true))
+        .col_expr(users::Column::GoogleId, Expr::value(sub))
+        .col_expr(users::Column::AuthProvider, Expr::value(PROVIDER_GOOGLE))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user.id))
+        .filter(users::Column::IsVerified.eq(false))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Ok(None);
+    }
+    revoke_sessions(conn, None, user.id, "google_takeover", now).await?;
+    use_up_email_tokens(conn, user.id, None, now).await?;
+    tracing::warn!(
+        user_id = %user.id,
+        "Google sign-in took over an unverified account: password removed, sessions ended, email links spent"
+    );
+    Ok(Some(find_user(conn, user.id).await?))
+}
+
+async fn create_google_user(
+    conn: &impl ConnectionTrait,
+    claims: &GoogleClaims,
+    email: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<users::Model>> {
+    let user_id = Uuid::now_v7();
+    let full_name = claims
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("Student").to_string());
+    let inserted = users::ActiveModel {
+        id: Set(user_id),
+        email: Set(email.to_string()),
+        password_hash: Set(None),
+        auth_provider: Set(PROVIDER_GOOGLE.into()),
+        role: Set(ROLE_STUDENT.into()),
+        is_active: Set(true),
+        is_verified: Set(true),
+        google_id: Set(Some(claims.sub.clone())),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await;
+    let user = match inserted {
+        Ok(user) => user,
+        Err(e) if lost_google_race(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    create_profile(conn, user_id, &full_name, now).await?;
+    Ok(Some(user))
 }
 
 /// A new sign-in session with its first refresh token, and an access token bound to it.
@@ -474,7 +581,9 @@ pub async fn refresh(
     auth_response(state, user, session.id, refresh_token, now)
 }
 
-/// Revokes one session (`Some(id)`) or every open session of the user (`None`).
+/// Revokes one session (`Some(id)`) or every open session of the user (`None`), and spends
+/// the unused refresh tokens of those sessions: neither their access tokens nor their refresh
+/// tokens work again, and a refresh token is refused on its own record, not only its session's.
 pub async fn revoke_sessions(
     conn: &impl ConnectionTrait,
     session_id: Option<Uuid>,
@@ -482,15 +591,21 @@ pub async fn revoke_sessions(
     reason: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let mut update = auth_sessions::Entity::update_many()
+    let mut sessions = auth_sessions::Entity::update_many()
         .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
         .col_expr(auth_sessions::Column::RevokedReason, Expr::value(reason))
         .filter(auth_sessions::Column::UserId.eq(user_id))
         .filter(auth_sessions::Column::RevokedAt.is_null());
+    let mut refresh = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .filter(refresh_tokens::Column::UsedAt.is_null());
     if let Some(id) = session_id {
-        update = update.filter(auth_sessions::Column::Id.eq(id));
+        sessions = sessions.filter(auth_sessions::Column::Id.eq(id));
+        refresh = refresh.filter(refresh_tokens::Column::SessionId.eq(id));
     }
-    update.exec(conn).await?;
+    sessions.exec(conn).await?;
+    refresh.exec(conn).await?;
     session_cache::notify(conn, user_id).await?;
     Ok(())
 }
@@ -560,6 +675,25 @@ async fn consume_email_token(
     Ok(row.user_id)
 }
 
+/// Spends every unused email token of the user of `purpose` (`None`: of every purpose), so that
+/// once one link has done its work, older links of the same kind still in a mailbox do nothing.
+async fn use_up_email_tokens(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    purpose: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut update = email_tokens::Entity::update_many()
+        .col_expr(email_tokens::Column::UsedAt, Expr::value(now))
+        .filter(email_tokens::Column::UserId.eq(user_id))
+        .filter(email_tokens::Column::UsedAt.is_null());
+    if let Some(purpose) = purpose {
+        update = update.filter(email_tokens::Column::Purpose.eq(purpose));
+    }
+    update.exec(conn).await?;
+    Ok(())
+}
+
 fn send_verification_email(state: &AppState, email: &str, token: &str) {
     let link = format!(
         "{}/verify-email?token={token}",
@@ -576,10 +710,23 @@ fn send_verification_email(state: &AppState, email: &str, token: &str) {
     );
 }
 
-pub async fn verify_email(state: &AppState, req: TokenRequest) -> AppResult<()> {
+/// Confirms the address with a verification link (SPEC §3 Accounts); the user's other
+/// outstanding verification links are spent with it.
+pub async fn verify_email(
+    state: &AppState,
+    req: TokenRequest,
+    client: &ClientInfo,
+) -> AppResult<()> {
     let now = state.clock.now();
+    ratelimit::check(
+        state,
+        &format!("verify-email:ip:{}", client.ip),
+        state.config.rate_limit_verify_email_per_ip,
+    )
+    .await?;
     let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_VERIFY, now).await?;
+    use_up_email_tokens(&txn, user_id, Some(PURPOSE_VERIFY), now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::IsVerified, Expr::value(true))
         .col_expr(users::Column::UpdatedAt, Expr::value(now))
@@ -666,8 +813,20 @@ pub async fn request_password_reset(
     Ok(())
 }
 
-pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm) -> AppResult<()> {
+/// Sets a new password with a reset link (SPEC §3 Accounts): every other reset link of the
+/// user is spent, and every session ends — its access and its refresh tokens.
+pub async fn confirm_password_reset(
+    state: &AppState,
+    req: PasswordResetConfirm,
+    client: &ClientInfo,
+) -> AppResult<()> {
     let now = state.clock.now();
+    ratelimit::check(
+        state,
+        &format!("reset-confirm:ip:{}", client.ip),
+        state.config.rate_limit_password_reset_confirm_per_ip,
+    )
+    .await?;
     let token_user = {
         // Look the token up first (without spending it) so a weak new password can be
         // corrected and retried with the same link.
@@ -686,6 +845,7 @@ pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm)
     let hash = password::hash(req.new_password).await?;
     let txn = state.db.begin_write().await?;
     let user_id = consume_email_token(&txn, &req.token, PURPOSE_RESET, now).await?;
+    use_up_email_tokens(&txn, user_id, Some(PURPOSE_RESET), now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(hash))
         .col_expr(users::Column::IsVerified, Expr::value(true))
@@ -699,12 +859,20 @@ pub async fn confirm_password_reset(state: &AppState, req: PasswordResetConfirm)
     Ok(())
 }
 
+/// Changes the password (SPEC §3 Accounts) and ends every session. Limited per account, as
+/// each attempt runs argon2 twice.
 pub async fn change_password(
     state: &AppState,
     current: &CurrentUser,
     req: PasswordChangeRequest,
 ) -> AppResult<()> {
     let now = state.clock.now();
+    ratelimit::check(
+        state,
+        &format!("password-change:account:{}", current.id),
+        state.config.rate_limit_password_change_per_account,
+    )
+    .await?;
     let user = find_user(state.db.read(), current.id).await?;
     let Some(stored) = user.password_hash.clone() else {
         return Err(AppError::invalid(

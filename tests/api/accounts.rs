@@ -521,6 +521,101 @@ db_test!(
     }
 );
 
+/// A limited request: 429 problem `rate-limited` with the seconds to wait in `Retry-After`.
+fn assert_rate_limited(res: &Resp) -> i64 {
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.text);
+    assert!(res.is_problem());
+    assert_eq!(res.problem_slug(), "rate-limited");
+    let retry: i64 = res.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    retry
+}
+
+db_test!(
+    password_changes_are_rate_limited_per_account,
+    config = |c| {
+        c.rate_limit_password_change_per_account = 2;
+    },
+    |app| {
+        let user = app.student().await;
+        let other_device = user_from(&app.login(&user.email, PASSWORD).await, &user.email);
+        let new_password = "a-much-better-passphrase-99";
+        for _ in 0..2 {
+            let res = app
+                .post(
+                    "/auth/password",
+                    Some(&user.access),
+                    json!({"current_password": "not-it-at-all-123", "new_password": new_password}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text);
+        }
+        // Counted per account: another session of the same user is limited too, even with the
+        // right password.
+        let change = json!({"current_password": PASSWORD, "new_password": new_password});
+        let limited = app
+            .post("/auth/password", Some(&other_device.access), change.clone())
+            .await;
+        let retry = assert_rate_limited(&limited);
+        // Another account is not.
+        let someone_else = app.student().await;
+        let theirs = app
+            .post("/auth/password", Some(&someone_else.access), change.clone())
+            .await;
+        assert_eq!(theirs.status, StatusCode::NO_CONTENT, "{}", theirs.text);
+
+        // The next window lets the account in again (with a fresh token: the window is as
+        // long as an access token lives).
+        app.clock.advance(chrono::Duration::seconds(retry));
+        let fresh = user_from(&app.login(&user.email, PASSWORD).await, &user.email);
+        let res = app
+            .post("/auth/password", Some(&fresh.access), change)
+            .await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    }
+);
+
+db_test!(
+    guessing_verification_and_reset_tokens_is_rate_limited_per_ip,
+    config = |c| {
+        c.rate_limit_verify_email_per_ip = 2;
+        c.rate_limit_password_reset_confirm_per_ip = 3;
+    },
+    |app| {
+        for attempt in 0..2 {
+            let res = app
+                .post(
+                    "/auth/verify-email",
+                    None,
+                    json!({"token": format!("guess-{attempt}")}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text);
+        }
+        let res = app
+            .post("/auth/verify-email", None, json!({"token": "guess-2"}))
+            .await;
+        assert_rate_limited(&res);
+
+        // Its own counter: three reset guesses are still answered, the fourth is not.
+        let guess = |n: i32| json!({"token": format!("guess-{n}"), "new_password": "guessing-is-futile-83"});
+        for attempt in 0..3 {
+            let res = app
+                .post("/auth/password-reset/confirm", None, guess(attempt))
+                .await;
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text);
+        }
+        let res = app
+            .post("/auth/password-reset/confirm", None, guess(3))
+            .await;
+        assert_rate_limited(&res);
+    }
+);
+
 async fn email_verification_and_password_reset_by_email(backend: Backend) {
     let sink = SmtpSink::start().await;
     let url = sink.url();
@@ -644,6 +739,117 @@ backend_test!(
     expired_reset_tokens_are_refused
 );
 
+/// Two verification links are out (the first from sign-up, one resent); using the newer one
+/// spends the older one too.
+async fn verifying_spends_every_older_verification_link(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let user = app.student().await;
+            let older = token_in(&sink.wait_for(&user.email, "Confirm your email").await);
+            let resend = app
+                .post("/auth/verify-email/resend", Some(&user.access), json!({}))
+                .await;
+            assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.text);
+            let newer = sink
+                .wait_for_all(&user.email, "Confirm your email", 2)
+                .await
+                .iter()
+                .map(|m| token_in(m))
+                .find(|t| *t != older)
+                .expect("a second, different link");
+
+            let res = app
+                .post("/auth/verify-email", None, json!({"token": newer}))
+                .await;
+            assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+            let old = app
+                .post("/auth/verify-email", None, json!({"token": older}))
+                .await;
+            assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", old.text);
+            assert_eq!(old.body["errors"][0]["field"], "token");
+        },
+    )
+    .await;
+}
+backend_test!(
+    verification_spends_older_links,
+    verifying_spends_every_older_verification_link
+);
+
+/// A reset ends every session — access and refresh tokens alike, on every device — and spends
+/// the other reset links still in the mailbox.
+async fn a_reset_ends_access_and_refresh_tokens_and_spends_other_links(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let user = app.student().await;
+            let other_device = user_from(&app.login(&user.email, PASSWORD).await, &user.email);
+            let subject = "Reset your Studium password";
+            app.post("/auth/password-reset", None, json!({"email": user.email}))
+                .await;
+            let older = token_in(&sink.wait_for(&user.email, subject).await);
+            app.post("/auth/password-reset", None, json!({"email": user.email}))
+                .await;
+            let newer = sink
+                .wait_for_all(&user.email, subject, 2)
+                .await
+                .iter()
+                .map(|m| token_in(m))
+                .find(|t| *t != older)
+                .expect("a second, different link");
+
+            let new_password = "reset-to-something-strong-77";
+            let res = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": newer, "new_password": new_password}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+
+            for device in [&user, &other_device] {
+                let me = app.get("/me", Some(&device.access)).await;
+                assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
+                let refresh = app
+                    .post(
+                        "/auth/refresh",
+                        None,
+                        json!({"refresh_token": device.refresh}),
+                    )
+                    .await;
+                assert_eq!(refresh.status, StatusCode::UNAUTHORIZED, "{}", refresh.text);
+                assert!(refresh.is_problem());
+            }
+            let old = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": older, "new_password": "another-strong-one-88"}),
+                )
+                .await;
+            assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", old.text);
+            assert_eq!(old.body["errors"][0]["field"], "token");
+            assert_eq!(
+                app.login(&user.email, new_password).await.status,
+                StatusCode::OK
+            );
+        },
+    )
+    .await;
+}
+backend_test!(
+    password_reset_ends_every_token_and_spends_other_links,
+    a_reset_ends_access_and_refresh_tokens_and_spends_other_links
+);
+
 fn google_claims(aud: &str, iss: &str, exp_offset: i64, email: &str) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     json!({
@@ -732,7 +938,8 @@ async fn google_sign_in_verifies_tokens_against_jwks(backend: Backend) {
             google(key2.sign(&google_claims(aud, iss, 3600, &email))).await;
             assert_eq!(jwks.hits.load(std::sync::atomic::Ordering::SeqCst), fetches);
 
-            // A password account with the same verified email is linked, not duplicated.
+            // A password account with the same (still unverified) email is taken over, not
+            // duplicated.
             let linked_email = app.unique_email("linked");
             let reg = app.register_as(&linked_email, PASSWORD, "Lin").await;
             let linked = google(key1.sign(&google_claims(aud, iss, 3600, &linked_email))).await;
@@ -743,6 +950,375 @@ async fn google_sign_in_verifies_tokens_against_jwks(backend: Backend) {
     .await;
 }
 backend_test!(google_sign_in, google_sign_in_verifies_tokens_against_jwks);
+
+/// Runs `body` on an app whose Google sign-in trusts a loopback JWKS publishing test key 1;
+/// `configure` adjusts the rest of the configuration.
+async fn run_with_google<B, F>(
+    backend: Backend,
+    configure: impl FnOnce(&mut studium::config::Config),
+    body: B,
+) where
+    B: FnOnce(TestApp) -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let jwks = JwksServer::start(json!({"keys": [test_keys().0.jwk()]})).await;
+    run(
+        backend,
+        move |c| {
+            c.google_jwks_url = jwks.url.clone();
+            configure(c);
+        },
+        body,
+    )
+    .await;
+}
+
+/// `POST /auth/google` with these claims, signed by the key the app trusts.
+async fn sign_in_with_google(app: &TestApp, claims: &serde_json::Value) -> Resp {
+    let token = test_keys().0.sign(claims);
+    app.post("/auth/google", None, json!({"id_token": token}))
+        .await
+}
+
+/// The `users` row, read directly.
+async fn user_row(app: &TestApp, id: &str) -> studium::entity::users::Model {
+    use sea_orm::EntityTrait;
+    studium::entity::users::Entity::find_by_id(uuid::Uuid::parse_str(id).unwrap())
+        .one(app.state.db.read())
+        .await
+        .unwrap()
+        .expect("the user exists")
+}
+
+const GOOGLE_AUD: &str = "studium-test-client";
+const GOOGLE_ISS: &str = "https://accounts.google.com";
+
+/// Someone registers the victim's address with a password of their own and never verifies it;
+/// when the owner signs in with Google, that person is locked out of the account entirely.
+async fn google_sign_in_takes_over_an_unverified_account(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run_with_google(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let email = app.unique_email("victim");
+            let squatter = app.register_as(&email, PASSWORD, "Squatter").await;
+            assert_eq!(squatter.status, StatusCode::CREATED, "{}", squatter.text);
+            let squatter = user_from(&squatter, &email);
+            let verify_link = token_in(&sink.wait_for(&email, "Confirm your email").await);
+            app.post("/auth/password-reset", None, json!({"email": email}))
+                .await;
+            let reset_link = token_in(&sink.wait_for(&email, "Reset your Studium password").await);
+
+            let owner =
+                sign_in_with_google(&app, &google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &email))
+                    .await;
+            assert_eq!(owner.status, StatusCode::OK, "{}", owner.text);
+            assert_eq!(owner.body["user"]["id"], squatter.id.as_str());
+            assert_eq!(owner.body["user"]["is_verified"], true);
+            assert_eq!(owner.body["user"]["auth_provider"], "google");
+            let owner_access = owner.body["access_token"].as_str().unwrap();
+            assert_eq!(
+                app.get("/me", Some(owner_access)).await.status,
+                StatusCode::OK
+            );
+
+            // The squatter's session, refresh token, password and email links are all dead.
+            let me = app.get("/me", Some(&squatter.access)).await;
+            assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
+            let refresh = app
+                .post(
+                    "/auth/refresh",
+                    None,
+                    json!({"refresh_token": squatter.refresh}),
+                )
+                .await;
+            assert_eq!(refresh.status, StatusCode::UNAUTHORIZED, "{}", refresh.text);
+            let login = app.login(&email, PASSWORD).await;
+            assert_eq!(login.status, StatusCode::UNAUTHORIZED, "{}", login.text);
+            assert!(user_row(&app, &squatter.id).await.password_hash.is_none());
+            let verify = app
+                .post("/auth/verify-email", None, json!({"token": verify_link}))
+                .await;
+            assert_eq!(
+                verify.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                verify.text
+            );
+            let reset = app
+                .post(
+                    "/auth/password-reset/confirm",
+                    None,
+                    json!({"token": reset_link, "new_password": "squatters-new-secret-41"}),
+                )
+                .await;
+            assert_eq!(
+                reset.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                reset.text
+            );
+            assert_eq!(
+                app.login(&email, "squatters-new-secret-41").await.status,
+                StatusCode::UNAUTHORIZED
+            );
+            // The owner is still signed in afterwards.
+            assert_eq!(
+                app.get("/me", Some(owner_access)).await.status,
+                StatusCode::OK
+            );
+        },
+    )
+    .await;
+}
+backend_test!(
+    google_takes_over_unverified_accounts,
+    google_sign_in_takes_over_an_unverified_account
+);
+
+/// An account whose owner verified the address is linked: its password and sessions stay.
+async fn google_sign_in_links_a_verified_account(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run_with_google(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            let user = app.student().await;
+            let link = token_in(&sink.wait_for(&user.email, "Confirm your email").await);
+            let verified = app
+                .post("/auth/verify-email", None, json!({"token": link}))
+                .await;
+            assert_eq!(verified.status, StatusCode::NO_CONTENT, "{}", verified.text);
+
+            let google = sign_in_with_google(
+                &app,
+                &google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &user.email),
+            )
+            .await;
+            assert_eq!(google.status, StatusCode::OK, "{}", google.text);
+            assert_eq!(google.body["user"]["id"], user.id.as_str());
+            assert_eq!(google.body["user"]["auth_provider"], "google");
+            assert_eq!(
+                app.get("/me", Some(&user.access)).await.status,
+                StatusCode::OK
+            );
+            assert_eq!(
+                app.login(&user.email, PASSWORD).await.status,
+                StatusCode::OK
+            );
+            assert!(user_row(&app, &user.id).await.password_hash.is_some());
+        },
+    )
+    .await;
+}
+backend_test!(
+    google_links_verified_accounts,
+    google_sign_in_links_a_verified_account
+);
+
+/// Eight first sign-ins at once with one Google account (a double-clicked button, a retried
+/// request): exactly one account is created and every request signs in to it — no 500.
+async fn simultaneous_first_google_sign_ins_make_one_account(backend: Backend) {
+    run_with_google(
+        backend,
+        |_| {},
+        |app| async move {
+            let email = app.unique_email("twins");
+            let claims = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &email);
+            let attempts = (0..8).map(|_| {
+                let (app, claims) = (app.clone(), claims.clone());
+                async move { sign_in_with_google(&app, &claims).await }
+            });
+            let results = futures::future::join_all(attempts).await;
+            let mut ids = std::collections::HashSet::new();
+            for res in &results {
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+                ids.insert(res.body["user"]["id"].as_str().unwrap().to_string());
+                let access = res.body["access_token"].as_str().unwrap();
+                assert_eq!(app.get("/me", Some(access)).await.status, StatusCode::OK);
+            }
+            assert_eq!(ids.len(), 1, "{ids:?}");
+
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            let rows = studium::entity::users::Entity::find()
+                .filter(studium::entity::users::Column::Email.eq(email.as_str()))
+                .count(app.state.db.read())
+                .await
+                .unwrap();
+            assert_eq!(rows, 1);
+        },
+    )
+    .await;
+}
+backend_test!(
+    simultaneous_google_sign_ins,
+    simultaneous_first_google_sign_ins_make_one_account
+);
+
+/// Eight Google sign-ins at once into an account with an unverified email: it is taken over
+/// once, so no later takeover ends the sessions an earlier request has just been given.
+/// On PostgreSQL the test holds the account's row until all eight have read it as unverified
+/// and wait to change it, so the race happens every run; SQLite serialises them anyway.
+async fn simultaneous_google_sign_ins_take_over_once(backend: Backend) {
+    run_with_google(
+        backend,
+        |c| c.db_max_connections = 16,
+        |app| async move {
+            use sea_orm::{ConnectionTrait, TransactionTrait};
+            const REQUESTS: i64 = 8;
+            let email = app.unique_email("contested");
+            let squatter = app.register_as(&email, PASSWORD, "Squatter").await;
+            let squatter = user_from(&squatter, &email);
+            let claims = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &email);
+
+            let holder = if app.backend == Backend::Postgres {
+                let txn = app.state.db.write().begin().await.unwrap();
+                let id = uuid::Uuid::parse_str(&squatter.id).unwrap();
+                studium::db::lock_user(&txn, id).await.unwrap();
+                Some(txn)
+            } else {
+                None
+            };
+            let release = async {
+                let Some(txn) = holder else { return };
+                let waiting = sea_orm::Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock' AND query LIKE 'UPDATE \"users\"%'",
+                );
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                loop {
+                    let row = app.state.db.read().query_one_raw(waiting.clone()).await;
+                    let n: i64 = row.unwrap().unwrap().try_get_by_index(0).unwrap();
+                    if n >= REQUESTS {
+                        break;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "only {n} sign-ins waited for the account"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                txn.commit().await.unwrap();
+            };
+            let attempts = (0..REQUESTS).map(|_| {
+                let (app, claims) = (app.clone(), claims.clone());
+                async move { sign_in_with_google(&app, &claims).await }
+            });
+            let (results, ()) = futures::join!(futures::future::join_all(attempts), release);
+
+            for res in &results {
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+                assert_eq!(res.body["user"]["id"], squatter.id.as_str());
+            }
+            for res in &results {
+                let access = res.body["access_token"].as_str().unwrap();
+                let me = app.get("/me", Some(access)).await;
+                assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+            }
+            assert_eq!(
+                app.get("/me", Some(&squatter.access)).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        },
+    )
+    .await;
+}
+backend_test!(
+    simultaneous_google_takeovers,
+    simultaneous_google_sign_ins_take_over_once
+);
+
+/// Google sign-in is limited per Google account as well as per IP: the same Google account
+/// is refused after the limit, another one from the same address is not.
+async fn google_sign_in_is_rate_limited_per_google_account(backend: Backend) {
+    run_with_google(
+        backend,
+        |c| c.rate_limit_google_per_account = 2,
+        |app| async move {
+            let email = app.unique_email("eager");
+            let claims = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &email);
+            for _ in 0..2 {
+                let res = sign_in_with_google(&app, &claims).await;
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+            }
+            let retry = assert_rate_limited(&sign_in_with_google(&app, &claims).await);
+            let other = app.unique_email("other");
+            let res =
+                sign_in_with_google(&app, &google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, &other))
+                    .await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+
+            app.clock.advance(chrono::Duration::seconds(retry));
+            let res = sign_in_with_google(&app, &claims).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        },
+    )
+    .await;
+}
+backend_test!(
+    google_sign_in_rate_limit,
+    google_sign_in_is_rate_limited_per_google_account
+);
+
+/// A token whose email Google has not verified proves nothing: 401, and no account is created,
+/// linked or taken over.
+async fn google_tokens_without_a_verified_email_are_refused(backend: Backend) {
+    run_with_google(
+        backend,
+        |_| {},
+        |app| async move {
+            let squatted = app.unique_email("squatted");
+            let squatter = app.register_as(&squatted, PASSWORD, "Squatter").await;
+            let squatter = user_from(&squatter, &squatted);
+            let fresh = app.unique_email("fresh");
+            for email in [&squatted, &fresh] {
+                let mut unverified = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, email);
+                unverified["email_verified"] = json!(false);
+                let mut flag_missing = unverified.clone();
+                flag_missing
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("email_verified");
+                let mut no_email = google_claims(GOOGLE_AUD, GOOGLE_ISS, 3600, email);
+                no_email.as_object_mut().unwrap().remove("email");
+                for (case, claims) in [
+                    ("email_verified false", unverified),
+                    ("email_verified missing", flag_missing),
+                    ("no email", no_email),
+                ] {
+                    let res = sign_in_with_google(&app, &claims).await;
+                    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{case}: {}", res.text);
+                    assert!(res.is_problem(), "{case}");
+                    assert_eq!(res.problem_slug(), "unauthorized", "{case}");
+                }
+            }
+            // Nothing happened to the squatted account, and no account exists for the fresh one.
+            assert_eq!(
+                app.get("/me", Some(&squatter.access)).await.status,
+                StatusCode::OK
+            );
+            let row = user_row(&app, &squatter.id).await;
+            assert!(!row.is_verified && row.google_id.is_none());
+            assert_eq!(app.login(&squatted, PASSWORD).await.status, StatusCode::OK);
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            let fresh_rows = studium::entity::users::Entity::find()
+                .filter(studium::entity::users::Column::Email.eq(fresh.as_str()))
+                .count(app.state.db.read())
+                .await
+                .unwrap();
+            assert_eq!(fresh_rows, 0);
+        },
+    )
+    .await;
+}
+backend_test!(
+    google_refuses_unverified_emails,
+    google_tokens_without_a_verified_email_are_refused
+);
 
 db_test!(
     verification_resend_is_rate_limited_per_account,

@@ -105,6 +105,28 @@ impl SmtpSink {
         }
     }
 
+    /// Waits (up to 10 s) until `n` messages to `to` contain `needle`; all of them, in arrival order.
+    pub async fn wait_for_all(&self, to: &str, needle: &str, n: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let notified = self.arrived.notified();
+            let found: Vec<String> = self
+                .messages
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|m| m.contains(&format!("To: {to}")) && m.contains(needle))
+                .cloned()
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("{n} emails to {to} containing {needle:?} did not arrive");
+            }
+        }
+    }
+
     pub fn count_to(&self, to: &str) -> usize {
         self.messages
             .lock()
