@@ -18,7 +18,8 @@ use uuid::Uuid;
 use super::model::*;
 use crate::db::{is_unique_violation, lock_user};
 use crate::entity::{lesson_progress, lessons, subjects, topic_progress, topics};
-use crate::gamification::{achievements, xp};
+use crate::gamification::achievements::{self, Criteria};
+use crate::gamification::xp;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
 use crate::http::extract::PageParams;
@@ -728,6 +729,17 @@ pub async fn complete_lesson(
     lesson_id: Uuid,
 ) -> AppResult<CompleteLessonResponse> {
     let now = state.clock.now();
+    // A lesson completed before stays completed: answer a repeat (a retry, a double click)
+    // from one read, without the write transaction and the user's lock.
+    if let Some(progress) = find_progress(state.db.read(), user_id, lesson_id).await?
+        && progress.completed
+    {
+        return Ok(CompleteLessonResponse {
+            lesson_progress: progress.into(),
+            xp_awarded: 0,
+            achievements_unlocked: Vec::new(),
+        });
+    }
     let txn = state.db.begin_write().await?;
     lock_user(&txn, user_id).await?;
     let lesson = find_lesson(&txn, lesson_id).await?;
@@ -779,7 +791,13 @@ pub async fn complete_lesson(
         .await?;
         study::streaks::record_study_day(&txn, user_id, tz, now, now).await?;
         mastery::service::on_lesson_completed(&txn, user_id, lesson.topic_id, now).await?;
-        let unlocked = achievements::evaluate(&txn, user_id, now).await?;
+        let unlocked = achievements::evaluate(
+            &txn,
+            user_id,
+            &[Criteria::LessonsCompleted, Criteria::StreakDays],
+            now,
+        )
+        .await?;
         (awarded, unlocked)
     } else {
         (0, Vec::new())

@@ -201,12 +201,14 @@ impl Metrics {
     }
 }
 
-/// The achievements the user has not unlocked yet.
+/// The achievements of the `moved` criteria types the user has not unlocked yet.
 async fn locked(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
+    moved: &[Criteria],
 ) -> Result<Vec<achievements::Model>, DbErr> {
     achievements::Entity::find()
+        .filter(achievements::Column::CriteriaType.is_in(moved.iter().map(|c| c.as_str())))
         .filter(
             achievements::Column::Id.not_in_subquery(
                 Query::select()
@@ -256,22 +258,31 @@ async fn unlock(
     Ok(Some(awarded))
 }
 
-/// Evaluates every achievement for the user after an event that can move one (SPEC §3
+/// Evaluates the user's achievements of the criteria types an event `moved` (SPEC §3
 /// Achievements); unlocks each at most once and awards its XP reward once. Returns the ids
 /// unlocked now. Call inside the event's transaction, after `db::lock_user`.
 ///
-/// Each needed metric is read once (only the criteria types of still-locked achievements).
-/// Reward XP can itself reach a `total_xp` threshold, so the evaluation repeats while rewards
-/// were awarded, up to a bound. Unknown criteria types never unlock.
+/// Only what the event can change is looked at — a completed lesson moves `lessons_completed`,
+/// `streak_days` and `total_xp`, never `friends` — and each needed metric is read once (only
+/// for criteria types of still-locked achievements). An achievement someone already qualifies
+/// for when it is created unlocks at their next event of its kind. Reward XP can itself reach
+/// a `total_xp` threshold, so the evaluation repeats while rewards were awarded, up to a
+/// bound. Unknown criteria types never unlock.
 pub async fn evaluate(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
+    moved: &[Criteria],
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, DbErr> {
+    let mut moved = moved.to_vec();
+    // A reward is XP: whatever unlocks may move `total_xp`.
+    if !moved.contains(&Criteria::TotalXp) {
+        moved.push(Criteria::TotalXp);
+    }
     let mut metrics = Metrics::default();
     let mut unlocked = Vec::new();
     for _ in 0..MAX_ROUNDS {
-        let mut candidates: Vec<(Criteria, achievements::Model)> = locked(conn, user_id)
+        let mut candidates: Vec<(Criteria, achievements::Model)> = locked(conn, user_id, &moved)
             .await?
             .into_iter()
             .filter_map(|a| Criteria::parse(&a.criteria_type).map(|c| (c, a)))

@@ -21,7 +21,8 @@ use super::streaks;
 use crate::accounts::service::user_timezone;
 use crate::db::{is_unique_violation, lock_user};
 use crate::entity::{study_sessions, subjects, topics};
-use crate::gamification::{achievements, xp};
+use crate::gamification::achievements::{self, Criteria};
+use crate::gamification::xp;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult, FieldError};
 use crate::http::extract::{CurrentUser, PageParams, encode_cursor};
@@ -298,7 +299,13 @@ async fn finish(
     if duration >= MIN_STUDY_SECONDS {
         streaks::record_study_day(conn, user_id, tz, ended_at, now).await?;
     }
-    achievements::evaluate(conn, user_id, now).await?;
+    achievements::evaluate(
+        conn,
+        user_id,
+        &[Criteria::StudyMinutes, Criteria::StreakDays],
+        now,
+    )
+    .await?;
     Ok((session, xp_awarded))
 }
 

@@ -15,7 +15,7 @@ use studium::entity::{
     achievements, doubt_messages, doubt_sessions, friends, quiz_attempts, quizzes, study_sessions,
     user_achievements, xp_logs,
 };
-use studium::gamification::achievements::evaluate;
+use studium::gamification::achievements::{Criteria, evaluate};
 use studium::gamification::xp::{self, XpSource};
 use uuid::Uuid;
 
@@ -148,7 +148,9 @@ pub async fn take_quiz(
     studium::mastery::service::on_quiz_scored(&txn, user_id, topic_id, f64::from(score), now)
         .await
         .expect("mastery");
-    let unlocked = evaluate(&txn, user_id, now).await.expect("evaluate");
+    let unlocked = evaluate(&txn, user_id, &Criteria::ALL, now)
+        .await
+        .expect("evaluate");
     txn.commit().await.expect("commit");
     unlocked
 }
@@ -157,7 +159,7 @@ pub async fn take_quiz(
 async fn evaluate_now(app: &TestApp, user: &TestUser) -> Vec<Uuid> {
     let txn = app.state.db.write().begin().await.expect("begin");
     studium::db::lock_user(&txn, uid(user)).await.expect("lock");
-    let unlocked = evaluate(&txn, uid(user), app.clock.now())
+    let unlocked = evaluate(&txn, uid(user), &Criteria::ALL, app.clock.now())
         .await
         .expect("evaluate");
     txn.commit().await.expect("commit");
@@ -447,7 +449,9 @@ db_test!(concurrent_evaluations_unlock_once_and_reward_once, |app| {
             let db = app.state.db.clone();
             tokio::spawn(async move {
                 let txn = db.write().begin().await.expect("begin");
-                let unlocked = evaluate(&txn, user_id, now).await.expect("evaluate");
+                let unlocked = evaluate(&txn, user_id, &Criteria::ALL, now)
+                    .await
+                    .expect("evaluate");
                 txn.commit().await.expect("commit");
                 unlocked
             })
