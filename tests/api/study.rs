@@ -136,6 +136,119 @@ study_test!(
     }
 );
 
+/// `POST /study-sessions/start` with a raw body and Content-Type (`None`: the header is left out).
+async fn start_raw(app: &TestApp, user: &TestUser, content_type: Option<&str>, body: &str) -> Resp {
+    let mut req = app
+        .client
+        .post(app.url("/study-sessions/start"))
+        .bearer_auth(&user.access);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    if !body.is_empty() {
+        req = req.body(body.to_string());
+    }
+    read(req.send().await.expect("request")).await
+}
+
+study_test!(
+    a_bare_start_with_no_body_starts_a_session_and_a_body_is_still_checked,
+    |app| {
+        let user = app.student().await;
+        let bare = start_raw(&app, &user, None, "").await;
+        assert_eq!(bare.status, StatusCode::CREATED, "{}", bare.text);
+        assert!(bare.body["subject_id"].is_null());
+        assert!(bare.body["notes"].is_null());
+        let id = bare.body["id"].as_str().unwrap().to_string();
+        app.clock.advance(Duration::minutes(5));
+        assert_eq!(stop(&app, &user, &id).await.status, StatusCode::OK);
+
+        // An empty body that says it is JSON is no body too.
+        let empty_json = start_raw(&app, &user, Some("application/json"), "").await;
+        assert_eq!(
+            empty_json.status,
+            StatusCode::CREATED,
+            "{}",
+            empty_json.text
+        );
+        let id = empty_json.body["id"].as_str().unwrap().to_string();
+        app.clock.advance(Duration::minutes(5));
+        assert_eq!(stop(&app, &user, &id).await.status, StatusCode::OK);
+
+        // A body, when there is one, is read and validated as before; none of these starts a session.
+        let malformed = start_raw(&app, &user, Some("application/json"), "{\"notes\": ").await;
+        assert_eq!(
+            malformed.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            malformed.text
+        );
+        assert!(malformed.is_problem());
+        assert_eq!(malformed.problem_slug(), "malformed-request");
+        let not_json = start_raw(&app, &user, Some("text/plain"), "notes").await;
+        assert_eq!(
+            not_json.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{}",
+            not_json.text
+        );
+        assert!(not_json.is_problem());
+        let untyped = start_raw(&app, &user, None, "{}").await;
+        assert_eq!(
+            untyped.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{}",
+            untyped.text
+        );
+        let wrong_type = start_raw(&app, &user, Some("application/json"), "{\"notes\": 5}").await;
+        assert_eq!(
+            wrong_type.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            wrong_type.text
+        );
+        assert_eq!(wrong_type.body["errors"][0]["field"], "notes");
+        let unknown = start_raw(
+            &app,
+            &user,
+            Some("application/json"),
+            "{\"mood\": \"keen\"}",
+        )
+        .await;
+        assert_eq!(
+            unknown.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            unknown.text
+        );
+        let too_long = json!({"notes": "n".repeat(2001)}).to_string();
+        let too_long = start_raw(&app, &user, Some("application/json"), &too_long).await;
+        assert_eq!(
+            too_long.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            too_long.text
+        );
+        assert_eq!(too_long.body["errors"][0]["field"], "notes");
+        assert_eq!(sessions(&app, &user).await.len(), 2);
+
+        let with_notes = start_raw(
+            &app,
+            &user,
+            Some("application/json"),
+            &json!({"notes": "chapter 3"}).to_string(),
+        )
+        .await;
+        assert_eq!(
+            with_notes.status,
+            StatusCode::CREATED,
+            "{}",
+            with_notes.text
+        );
+        assert_eq!(with_notes.body["notes"], "chapter 3");
+    }
+);
+
 study_test!(
     a_session_under_a_minute_earns_no_xp_and_makes_no_study_day,
     |app| {
