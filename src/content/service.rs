@@ -731,6 +731,8 @@ pub async fn complete_lesson(
     let txn = state.db.begin_write().await?;
     lock_user(&txn, user_id).await?;
     let lesson = find_lesson(&txn, lesson_id).await?;
+    // A study session past its cap is over: its study day comes before this one.
+    study::service::close_over_cap(&txn, user_id, now).await?;
 
     let inserted = lesson_progress::Entity::insert(lesson_progress::ActiveModel {
         id: Set(Uuid::now_v7()),
