@@ -55,6 +55,8 @@ pub struct Config {
     pub rate_limit_verify_resend_per_account: i64,
     /// Trust the first address of `X-Forwarded-For` as the client (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// Seconds between two runs of the periodic maintenance (`maintenance::run_once`).
+    pub maintenance_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -96,6 +98,7 @@ impl Default for Config {
             rate_limit_verify_resend_per_ip: 20,
             rate_limit_verify_resend_per_account: 5,
             trust_forwarded_for: false,
+            maintenance_interval_secs: 300,
         }
     }
 }
@@ -271,6 +274,10 @@ impl Config {
             (
                 "STUDIUM_RATE_LIMIT_VERIFY_RESEND_PER_ACCOUNT",
                 self.rate_limit_verify_resend_per_account,
+            ),
+            (
+                "STUDIUM_MAINTENANCE_INTERVAL_SECS",
+                i64::try_from(self.maintenance_interval_secs).unwrap_or(i64::MAX),
             ),
         ];
         for (name, value) in positive {

@@ -12,6 +12,7 @@ pub mod entity;
 pub mod gamification;
 pub mod http;
 pub mod mail;
+pub mod maintenance;
 pub mod mastery;
 pub mod ratelimit;
 pub mod server;

@@ -6,6 +6,7 @@ mod content;
 mod gamification;
 mod helpers;
 mod http;
+mod maintenance;
 mod mastery;
 mod study;
 mod support;
