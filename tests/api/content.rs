@@ -7,7 +7,9 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use studium::entity::{achievements, lesson_progress, quiz_questions, quizzes, topics};
+use studium::entity::{
+    achievements, lesson_progress, quiz_attempts, quiz_questions, quizzes, topics,
+};
 
 use crate::db_test;
 use crate::helpers::*;
@@ -539,6 +541,153 @@ db_test!(
         // The student's progress no longer lists the subject.
         let progress = app.get("/me/progress", Some(&student.access)).await;
         assert!(!progress.text.contains(&subject_id));
+    }
+);
+
+/// A quiz on the topic with one question and one submitted attempt by `student`, written
+/// through the entities (the quiz endpoints are still to come). Returns (quiz, question, attempt).
+async fn quiz_with_attempt(
+    app: &TestApp,
+    topic_id: &str,
+    student: &TestUser,
+) -> (uuid::Uuid, uuid::Uuid, uuid::Uuid) {
+    use sea_orm::ActiveModelTrait;
+    use sea_orm::ActiveValue::Set;
+    let topic_id: uuid::Uuid = topic_id.parse().unwrap();
+    let quiz = crate::gamification::quiz(app, topic_id).await;
+    let question = uuid::Uuid::now_v7();
+    quiz_questions::ActiveModel {
+        id: Set(question),
+        quiz_id: Set(quiz),
+        question_text: Set("What is a cell?".into()),
+        question_type: Set("multiple_choice".into()),
+        options: Set(json!(["a unit of life", "a rock"])),
+        correct_answer: Set("a unit of life".into()),
+        explanation: Set(None),
+        order_index: Set(0),
+    }
+    .insert(app.state.db.write())
+    .await
+    .expect("question");
+    let attempt = uuid::Uuid::now_v7();
+    quiz_attempts::ActiveModel {
+        id: Set(attempt),
+        user_id: Set(crate::gamification::uid(student)),
+        quiz_id: Set(quiz),
+        answers: Set(json!([{"question_id": question, "answer": "a unit of life"}])),
+        score_percentage: Set(rust_decimal::Decimal::from(100).into()),
+        correct_count: Set(1),
+        total_questions: Set(1),
+        xp_awarded: Set(10),
+        started_at: Set(None),
+        completed_at: Set(app.clock.now()),
+    }
+    .insert(app.state.db.write())
+    .await
+    .expect("attempt");
+    (quiz, question, attempt)
+}
+
+async fn quiz_rows_left(app: &TestApp, quiz: uuid::Uuid) -> (u64, u64, u64) {
+    let db = app.state.db.read();
+    (
+        quizzes::Entity::find_by_id(quiz).count(db).await.unwrap(),
+        quiz_questions::Entity::find()
+            .filter(quiz_questions::Column::QuizId.eq(quiz))
+            .count(db)
+            .await
+            .unwrap(),
+        quiz_attempts::Entity::find()
+            .filter(quiz_attempts::Column::QuizId.eq(quiz))
+            .count(db)
+            .await
+            .unwrap(),
+    )
+}
+
+db_test!(
+    deleting_a_topic_or_subject_with_quizzes_needs_cascade_and_then_takes_their_attempts,
+    |app| {
+        let admin = app.admin().await;
+        let student = app.student().await;
+        let subject_id = subject(&app, &admin, "Chemistry").await;
+        // A topic with a quiz but no lessons: no longer deleted (with its attempts) unasked.
+        let atoms = topic(&app, &admin, &subject_id, "Atoms").await;
+        let (atoms_quiz, _, _) = quiz_with_attempt(&app, &atoms, &student).await;
+        let refused = app
+            .delete(&format!("/topics/{atoms}"), Some(&admin.access))
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+        assert!(refused.is_problem());
+        assert_eq!(refused.problem_slug(), "has-quizzes");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("1 quiz with 1 attempt by"),
+            "{}",
+            refused.text
+        );
+        assert_eq!(quiz_rows_left(&app, atoms_quiz).await, (1, 1, 1));
+
+        // A topic with lessons and a quiz: the quiz is named first.
+        let bonds = topic(&app, &admin, &subject_id, "Bonds").await;
+        let bond_lesson = lesson(&app, &admin, &bonds, "Covalent bonds").await;
+        let (bonds_quiz, _, _) = quiz_with_attempt(&app, &bonds, &student).await;
+        let refused = app
+            .delete(&format!("/topics/{bonds}"), Some(&admin.access))
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT);
+        assert_eq!(refused.problem_slug(), "has-quizzes");
+        let refused = app
+            .delete(&format!("/subjects/{subject_id}"), Some(&admin.access))
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+        assert_eq!(refused.problem_slug(), "has-quizzes");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("2 quizzes with 2 attempts"),
+            "{}",
+            refused.text
+        );
+        assert_eq!(quiz_rows_left(&app, bonds_quiz).await, (1, 1, 1));
+
+        // ?cascade=true deletes the quizzes, their questions and attempts with the lessons.
+        let cascaded = app
+            .delete(
+                &format!("/topics/{bonds}?cascade=true"),
+                Some(&admin.access),
+            )
+            .await;
+        assert_eq!(cascaded.status, StatusCode::NO_CONTENT, "{}", cascaded.text);
+        assert_eq!(quiz_rows_left(&app, bonds_quiz).await, (0, 0, 0));
+        assert_eq!(
+            app.get(&format!("/lessons/{bond_lesson}"), Some(&student.access))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        // The subject still refuses: Atoms keeps its quiz.
+        let refused = app
+            .delete(&format!("/subjects/{subject_id}"), Some(&admin.access))
+            .await;
+        assert_eq!(refused.problem_slug(), "has-quizzes");
+        let cascaded = app
+            .delete(
+                &format!("/subjects/{subject_id}?cascade=true"),
+                Some(&admin.access),
+            )
+            .await;
+        assert_eq!(cascaded.status, StatusCode::NO_CONTENT, "{}", cascaded.text);
+        assert_eq!(quiz_rows_left(&app, atoms_quiz).await, (0, 0, 0));
+        assert_eq!(
+            app.get(&format!("/topics/{atoms}"), Some(&student.access))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
     }
 );
 
