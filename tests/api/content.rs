@@ -691,6 +691,85 @@ db_test!(
     }
 );
 
+db_test!(
+    values_the_database_also_refuses_are_422_problems_on_every_write_path,
+    |app| {
+        // The schema's CHECKs (migration 8) are the last line; the API refuses these first.
+        let admin = app.admin().await;
+        let subject_id = subject(&app, &admin, "Physics").await;
+        let topic_id = topic(&app, &admin, &subject_id, "Optics").await;
+        let lesson_id = lesson(&app, &admin, &topic_id, "Lenses").await;
+        let cases = [
+            (
+                format!("/subjects/{subject_id}/topics"),
+                reqwest::Method::POST,
+                json!({"name": "Waves", "difficulty_level": 0}),
+                "difficulty_level",
+            ),
+            (
+                format!("/topics/{topic_id}"),
+                reqwest::Method::PATCH,
+                json!({"difficulty_level": 6}),
+                "difficulty_level",
+            ),
+            (
+                format!("/topics/{topic_id}/lessons"),
+                reqwest::Method::POST,
+                json!({"title": "T", "content": "x", "content_type": "audio"}),
+                "content_type",
+            ),
+            (
+                format!("/lessons/{lesson_id}"),
+                reqwest::Method::PATCH,
+                json!({"content_type": "audio"}),
+                "content_type",
+            ),
+        ];
+        for (path, method, body, field) in cases {
+            let res = app
+                .request(method.clone(), &path, Some(&admin.access), Some(body))
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {path}: {}",
+                res.text
+            );
+            assert!(res.is_problem());
+            assert_eq!(res.body["errors"][0]["field"], field, "{}", res.text);
+        }
+        let achievement = app
+            .post(
+                "/admin/achievements",
+                Some(&admin.access),
+                json!({"title": "Fine", "description": "d", "criteria_type": "total_xp", "criteria_value": 5}),
+            )
+            .await;
+        assert_eq!(
+            achievement.status,
+            StatusCode::CREATED,
+            "{}",
+            achievement.text
+        );
+        for (field, value) in [("criteria_value", json!(0)), ("xp_reward", json!(1001))] {
+            let res = app
+                .patch(
+                    &format!("/admin/achievements/{}", id_of(&achievement.body)),
+                    Some(&admin.access),
+                    json!({field: value}),
+                )
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{field}: {}",
+                res.text
+            );
+            assert_eq!(res.body["errors"][0]["field"], field, "{}", res.text);
+        }
+    }
+);
+
 db_test!(a_lesson_says_whether_i_completed_it, |app| {
     let admin = app.admin().await;
     let ada = app.student().await;
