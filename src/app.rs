@@ -82,6 +82,8 @@ pub fn build(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(metrics::track))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(middleware::cors(&state.config))
+                // The timeout's bare 408 becomes a problem document, like every other error.
+                .layer(axum::middleware::map_response(middleware::timeout_problem))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     Duration::from_secs(state.config.request_timeout_secs),

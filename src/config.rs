@@ -63,6 +63,8 @@ pub struct Config {
     pub rate_limit_password_reset_confirm_per_ip: i64,
     /// Trust the first address of `X-Forwarded-For` as the client (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// Seconds between two runs of the periodic maintenance (`maintenance::run_once`).
+    pub maintenance_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -108,6 +110,7 @@ impl Default for Config {
             rate_limit_verify_email_per_ip: 30,
             rate_limit_password_reset_confirm_per_ip: 30,
             trust_forwarded_for: false,
+            maintenance_interval_secs: 300,
         }
     }
 }
@@ -305,6 +308,10 @@ impl Config {
             (
                 "STUDIUM_RATE_LIMIT_PASSWORD_RESET_CONFIRM_PER_IP",
                 self.rate_limit_password_reset_confirm_per_ip,
+            ),
+            (
+                "STUDIUM_MAINTENANCE_INTERVAL_SECS",
+                i64::try_from(self.maintenance_interval_secs).unwrap_or(i64::MAX),
             ),
         ];
         for (name, value) in positive {

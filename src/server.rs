@@ -1,10 +1,12 @@
 //! Serving: bind, announce, run until Ctrl-C or SIGTERM, then drain in-flight requests.
-//! Alongside the API runs the housekeeping loop (expired rate-limit buckets).
+//! Alongside the API runs the periodic maintenance (`maintenance::run_periodically`: study
+//! sessions past their cap, expired tokens and rate-limit buckets), which stops with it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::state::AppState;
 
@@ -20,15 +22,28 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         "API documentation: http://{local}/docs (OpenAPI at http://{local}/api/openapi.json)"
     );
 
-    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let (stop_maintenance, stop) = watch::channel(false);
+    let maintenance = tokio::spawn(crate::maintenance::run_periodically(
+        state.clone(),
+        Duration::from_secs(state.config.maintenance_interval_secs),
+        stop,
+    ));
     let app = crate::app::build(state);
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    housekeeping.abort();
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_maintenance.send(true);
+    })
+    .await;
+    // The shutdown signal (or, if serving failed, the dropped sender) ends the loop once a run
+    // in progress has finished.
+    if let Err(err) = maintenance.await {
+        tracing::warn!(error = %err, "the maintenance task ended abnormally");
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -46,16 +61,6 @@ fn prepare_local_storage(storage_url: &str) -> anyhow::Result<()> {
     })?;
     tracing::info!(directory = %storage_url, "uploads are stored in a local directory");
     Ok(())
-}
-
-async fn housekeeping(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(300));
-    loop {
-        tick.tick().await;
-        if let Err(err) = crate::ratelimit::purge_expired(&state.db, state.clock.now()).await {
-            tracing::warn!(error = %err, "purging rate-limit buckets failed");
-        }
-    }
 }
 
 async fn shutdown_signal() {

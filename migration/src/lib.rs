@@ -11,6 +11,7 @@ mod m20261126_000004_ai;
 mod m20261126_000005_social_billing_jobs;
 mod m20261126_000006_mastery;
 mod m20261126_000007_seed_names;
+mod m20261126_000008_checks;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_social_billing_jobs::Migration),
             Box::new(m20261126_000006_mastery::Migration),
             Box::new(m20261126_000007_seed_names::Migration),
+            Box::new(m20261126_000008_checks::Migration),
         ]
     }
 }

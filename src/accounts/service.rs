@@ -950,6 +950,8 @@ struct MeRow {
     longest_streak: Option<i32>,
     last_study_date: Option<chrono::NaiveDate>,
     total_xp: i64,
+    /// The start of the user's running study session, if one runs.
+    open_session_started_at: Option<DateTime<Utc>>,
 }
 
 pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse> {
@@ -978,6 +980,10 @@ pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse
         gamification::xp::total_xp_of_users_row(),
         Alias::new("total_xp"),
     )
+    .expr_as(
+        study::service::open_session_start_of_users_row(),
+        Alias::new("open_session_started_at"),
+    )
     .from(users::Entity)
     .inner_join(
         user_profiles::Entity,
@@ -1005,7 +1011,18 @@ pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse
             last_study_date: row.last_study_date,
             updated_at: state.clock.now(),
         });
-    let current_streak = study::streaks::displayed_current(streak.as_ref(), tz, state.clock.now());
+    // A session past its 4-hour cap reads as closed there, study day included (SPEC §3).
+    let now = state.clock.now();
+    let streak = match row.open_session_started_at {
+        Some(started) if study::service::past_cap(started, now) => study::streaks::with_study_day(
+            streak,
+            current.id,
+            tz,
+            started + Duration::seconds(study::service::MAX_SESSION_SECONDS),
+        ),
+        _ => streak,
+    };
+    let current_streak = study::streaks::displayed_current(streak.as_ref(), tz, now);
     Ok(MeResponse {
         user: row.user.into(),
         profile: row.profile.into(),

@@ -151,8 +151,9 @@ pub struct UpdateLessonRequest {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
-    /// Also delete the topics and lessons (with everyone's progress on them) below it.
-    /// Without it, deleting something that still has lessons or topics is a 409.
+    /// Also delete the topics and lessons (with everyone's progress on them) below it, and
+    /// the quizzes on those topics with their questions and every attempt on them. Without
+    /// it, deleting something that still has quizzes, lessons or topics is a 409.
     #[garde(skip)]
     pub cascade: Option<bool>,
 }

@@ -86,14 +86,16 @@ async fn update_subject(
     Ok(Json(service::update_subject(&state, id, req).await?))
 }
 
-/// Delete a subject (admin). One with topics is kept (409) unless `cascade=true`.
+/// Delete a subject (admin). One with topics is kept (409) unless `cascade=true`, which also
+/// deletes its topics' quizzes with every attempt on them, and its lessons with everyone's
+/// progress.
 #[utoipa::path(delete, path = "/subjects/{id}", tag = "content",
     params(("id" = Uuid, Path, description = "Subject id"), DeleteQuery), security(("bearer" = [])),
     responses(
         (status = 204),
         (status = 403, body = Problem),
         (status = 404, body = Problem),
-        (status = 409, description = "The subject still has lessons (`has-lessons`) or topics (`has-topics`)", body = Problem),
+        (status = 409, description = "The subject's topics have quizzes (`has-quizzes`), or it still has lessons (`has-lessons`) or topics (`has-topics`)", body = Problem),
     ))]
 async fn delete_subject(
     State(state): State<AppState>,
@@ -169,14 +171,16 @@ async fn update_topic(
     Ok(Json(service::update_topic(&state, id, req).await?))
 }
 
-/// Delete a topic (admin). One with lessons is kept (409 `has-lessons`) unless `cascade=true`.
+/// Delete a topic (admin). One with quizzes (409 `has-quizzes`) or lessons (409 `has-lessons`)
+/// is kept unless `cascade=true`, which deletes the quizzes with their questions and every
+/// attempt on them, and the lessons with everyone's progress, in one transaction.
 #[utoipa::path(delete, path = "/topics/{id}", tag = "content",
     params(("id" = Uuid, Path, description = "Topic id"), DeleteQuery), security(("bearer" = [])),
     responses(
         (status = 204),
         (status = 403, body = Problem),
         (status = 404, body = Problem),
-        (status = 409, description = "The topic still has lessons", body = Problem),
+        (status = 409, description = "The topic has quizzes (`has-quizzes`) or lessons (`has-lessons`)", body = Problem),
     ))]
 async fn delete_topic(
     State(state): State<AppState>,

@@ -24,7 +24,7 @@ use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
 use crate::http::extract::PageParams;
 use crate::state::AppState;
-use crate::{accounts, mastery, study};
+use crate::{accounts, mastery, quizzes, study};
 
 // ---------------------------------------------------------------------------------------------
 // Keyset pagination over (order_index, id): the catalogue is shown in the admin's order, and the
@@ -148,6 +148,24 @@ fn has_lessons(what: &str) -> AppError {
     )
 }
 
+/// Refuses to delete a topic or subject whose topics have quizzes: deleting them would take
+/// students' attempts with them, which only an explicit `?cascade=true` may do.
+fn has_quizzes(what: &str, counts: quizzes::service::QuizCounts) -> AppError {
+    AppError::conflict(
+        "has-quizzes",
+        format!(
+            "this {what} has {} with {} by students; pass ?cascade=true to delete the quizzes, \
+             their questions and attempts, and the lessons with everyone's progress on them, too",
+            count_of(counts.quizzes, "quiz", "quizzes"),
+            count_of(counts.attempts, "attempt", "attempts"),
+        ),
+    )
+}
+
+fn count_of(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Subjects
 
@@ -254,19 +272,35 @@ pub async fn update_subject(
     Ok(subject.into())
 }
 
-/// `DELETE /subjects/{id}` (admin). A subject with topics is kept (409 `has-lessons` when
-/// lessons hang below it, `has-topics` otherwise) unless `cascade`, which deletes its lessons
-/// (with everyone's progress on them), topics and the subject in one transaction. The schema
-/// restricts these deletes, so nothing goes by accident.
+/// `DELETE /subjects/{id}` (admin). A subject with topics is kept — 409 `has-quizzes` when its
+/// topics have quizzes, `has-lessons` when lessons hang below it, `has-topics` otherwise —
+/// unless `cascade`, which deletes its quizzes (with their questions and every attempt on
+/// them), lessons (with everyone's progress on them), topics and the subject in one
+/// transaction. The subject and its topics are locked first (PostgreSQL; SQLite's one writer
+/// already serialises), so no topic, lesson or quiz can be added under them meanwhile and then
+/// go by a schema cascade unseen.
 pub async fn delete_subject(state: &AppState, id: Uuid, cascade: bool) -> AppResult<()> {
     let txn = state.db.begin_write().await?;
-    find_subject(&txn, id).await?;
+    subjects::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("subject"))?;
+    topics::Entity::find()
+        .filter(topics::Column::SubjectId.eq(id))
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
     let topic_ids = Query::select()
         .column(topics::Column::Id)
         .from(topics::Entity)
         .and_where(topics::Column::SubjectId.eq(id))
         .to_owned();
     if !cascade {
+        let counts = quizzes::service::counts_on_topics(&txn, topic_ids.clone()).await?;
+        if counts.quizzes > 0 {
+            return Err(has_quizzes("subject", counts));
+        }
         let lesson = lessons::Entity::find()
             .filter(lessons::Column::TopicId.in_subquery(topic_ids.clone()))
             .one(&txn)
@@ -285,6 +319,7 @@ pub async fn delete_subject(state: &AppState, id: Uuid, cascade: bool) -> AppRes
             ));
         }
     } else {
+        quizzes::service::delete_on_topics(&txn, topic_ids.clone()).await?;
         let lesson_ids = Query::select()
             .column(lessons::Column::Id)
             .from(lessons::Entity)
@@ -449,12 +484,26 @@ pub async fn update_topic(
     Ok(topic.into())
 }
 
-/// `DELETE /topics/{id}` (admin): a topic with lessons is kept (409 `has-lessons`) unless
-/// `cascade`, which deletes its lessons and everyone's progress on them in the same transaction.
+/// `DELETE /topics/{id}` (admin): a topic with quizzes is kept (409 `has-quizzes`), and one
+/// with lessons (409 `has-lessons`), unless `cascade`, which deletes its quizzes with their
+/// questions and every attempt on them, and its lessons with everyone's progress on them, in
+/// the same transaction. The topic is locked first (PostgreSQL; SQLite's one writer already
+/// serialises), so no quiz can be added to it meanwhile and then go by the schema's cascade
+/// unseen.
 pub async fn delete_topic(state: &AppState, id: Uuid, cascade: bool) -> AppResult<()> {
     let txn = state.db.begin_write().await?;
-    find_topic(&txn, id).await?;
+    topics::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("topic"))?;
+    let this_topic = Query::select()
+        .column(topics::Column::Id)
+        .from(topics::Entity)
+        .and_where(topics::Column::Id.eq(id))
+        .to_owned();
     if cascade {
+        quizzes::service::delete_on_topics(&txn, this_topic).await?;
         let lesson_ids = Query::select()
             .column(lessons::Column::Id)
             .from(lessons::Entity)
@@ -469,6 +518,10 @@ pub async fn delete_topic(state: &AppState, id: Uuid, cascade: bool) -> AppResul
             .exec(&txn)
             .await?;
     } else {
+        let counts = quizzes::service::counts_on_topics(&txn, this_topic).await?;
+        if counts.quizzes > 0 {
+            return Err(has_quizzes("topic", counts));
+        }
         let lesson = lessons::Entity::find()
             .filter(lessons::Column::TopicId.eq(id))
             .one(&txn)
@@ -743,6 +796,8 @@ pub async fn complete_lesson(
     let txn = state.db.begin_write().await?;
     lock_user(&txn, user_id).await?;
     let lesson = find_lesson(&txn, lesson_id).await?;
+    // A study session past its cap is over: its study day comes before this one.
+    study::service::close_over_cap(&txn, user_id, now).await?;
 
     let inserted = lesson_progress::Entity::insert(lesson_progress::ActiveModel {
         id: Set(Uuid::now_v7()),

@@ -65,6 +65,8 @@ pub enum AppError {
     Conflict { slug: &'static str, detail: String },
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("the request took longer than the server allows")]
+    RequestTimeout,
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("too many requests")]
@@ -103,6 +105,7 @@ impl AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -123,6 +126,7 @@ impl AppError {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict { slug, .. } => slug,
             Self::PayloadTooLarge => "payload-too-large",
+            Self::RequestTimeout => "request-timeout",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "service-unavailable",
@@ -143,6 +147,7 @@ impl AppError {
             Self::MethodNotAllowed => "Method not allowed on this endpoint",
             Self::Conflict { .. } => "Conflict with the current state",
             Self::PayloadTooLarge => "Request body too large",
+            Self::RequestTimeout => "The request took too long",
             Self::UnsupportedMediaType(_) => "Unsupported media type",
             Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable(_) => "Service temporarily unavailable",
@@ -161,6 +166,11 @@ impl AppError {
             Self::NotFound(what) => Some(format!("{what} not found")),
             Self::Conflict { detail, .. } => Some(detail.clone()),
             Self::UnsupportedMediaType(d) => Some(d.clone()),
+            Self::RequestTimeout => Some(
+                "the request was not completed in the time the server allows (a slow upload, or \
+                 slow work on the server); try again"
+                    .into(),
+            ),
             Self::RateLimited { retry_after_secs } => Some(format!(
                 "Too many attempts; try again in {retry_after_secs} seconds"
             )),

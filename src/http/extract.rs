@@ -65,6 +65,44 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
+/// True when the request says its body is JSON (`application/json` or `application/*+json`).
+fn has_json_content_type(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+fn unsupported_media_type() -> AppError {
+    AppError::UnsupportedMediaType("expected a body with Content-Type: application/json".into())
+}
+
+/// The whole body, within the configured limit (413 beyond it).
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| match rejection.status().as_u16() {
+            413 => AppError::PayloadTooLarge,
+            _ => AppError::BadRequest(rejection.body_text()),
+        })
+}
+
+/// Deserializes and validates `T` from a JSON body: 400 when it is not JSON, 422 per bad field.
+fn parse_valid<T>(bytes: &[u8]) -> Result<T, AppError>
+where
+    T: DeserializeOwned + garde::Validate,
+    T::Context: Default,
+{
+    let value: T = parse_json(bytes)?;
+    value.validate().map_err(validation_errors)?;
+    Ok(value)
+}
+
 /// A JSON body, deserialized (unknown fields are rejected by the types) and validated with garde.
 pub struct AppJson<T>(pub T);
 
@@ -77,30 +115,37 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| {
-                let v = v.trim().to_ascii_lowercase();
-                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(AppError::UnsupportedMediaType(
-                "expected a body with Content-Type: application/json".into(),
-            ));
+        if !has_json_content_type(&req) {
+            return Err(unsupported_media_type());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            match rejection.status().as_u16() {
-                413 => AppError::PayloadTooLarge,
-                _ => AppError::BadRequest(rejection.body_text()),
-            }
-        })?;
-        let value: T = parse_json(&bytes)?;
-        value.validate().map_err(validation_errors)?;
-        Ok(AppJson(value))
+        let bytes = body_bytes(req, state).await?;
+        Ok(AppJson(parse_valid(&bytes)?))
+    }
+}
+
+/// An optional JSON body: an empty body (whatever its Content-Type, or none) is `None`, so a
+/// client may send a bare `POST`; a non-empty one is read exactly as [`AppJson`] reads it —
+/// 415 unless it says it is JSON, 400 when malformed, 422 per invalid field.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + garde::Validate,
+    T::Context: Default,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = has_json_content_type(&req);
+        let bytes = body_bytes(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(None));
+        }
+        if !is_json {
+            return Err(unsupported_media_type());
+        }
+        Ok(OptionalJson(Some(parse_valid(&bytes)?)))
     }
 }
 

@@ -12,7 +12,7 @@ use super::model::*;
 use super::{service, stats};
 use crate::http::Page;
 use crate::http::error::{AppResult, Problem};
-use crate::http::extract::{AppJson, AppPath, AppQuery, CurrentUser};
+use crate::http::extract::{AppJson, AppPath, AppQuery, CurrentUser, OptionalJson};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -24,22 +24,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(my_stats))
 }
 
-/// Start the study timer. One session runs at a time; a timer left running past 4 hours is
-/// closed at 4 hours first.
-#[utoipa::path(post, path = "/study-sessions/start", tag = "study", request_body = StartSessionRequest,
+/// Start the study timer. The body is optional: a bare `POST` with no body starts a session
+/// without a subject, topic or notes. One session runs at a time; a timer left running past
+/// 4 hours is closed at 4 hours first.
+#[utoipa::path(post, path = "/study-sessions/start", tag = "study", request_body = Option<StartSessionRequest>,
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The running session", body = StudySessionView),
         (status = 401, body = Problem),
+        (status = 400, description = "The body is not valid JSON", body = Problem),
         (status = 409, description = "A session is already running (`session-already-open`; its id is in the detail)", body = Problem),
+        (status = 415, description = "A non-empty body that is not `application/json`", body = Problem),
         (status = 422, description = "Unknown subject or topic, or notes too long", body = Problem),
     ))]
 async fn start_session(
     State(state): State<AppState>,
     user: CurrentUser,
-    AppJson(req): AppJson<StartSessionRequest>,
+    OptionalJson(req): OptionalJson<StartSessionRequest>,
 ) -> AppResult<(StatusCode, Json<StudySessionView>)> {
-    let session = service::start(&state, &user, req).await?;
+    let session = service::start(&state, &user, req.unwrap_or_default()).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 

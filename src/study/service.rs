@@ -6,6 +6,12 @@
 //! its 4-hour cap — happens in one function, [`finish`], inside the caller's transaction: it sets
 //! `ended_at`/`duration_seconds`, awards the session's XP, records the study day and evaluates
 //! achievements.
+//!
+//! A session left open past its cap *is* over, whether or not anything has closed it in the
+//! database yet: every read shows it through [`as_read`] (ended at `started_at` + 4 h, 14400
+//! seconds, the XP it earns), the streak and the daily statistics count it, and the periodic
+//! sweep ([`close_over_cap_session_of`], run by `maintenance`) or the user's next start, stop,
+//! log or lesson completion closes it in the database exactly as a stop at the cap would.
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -19,8 +25,8 @@ use uuid::Uuid;
 use super::model::*;
 use super::streaks;
 use crate::accounts::service::user_timezone;
-use crate::db::{is_unique_violation, lock_user};
-use crate::entity::{study_sessions, subjects, topics};
+use crate::db::{Db, is_unique_violation, lock_user};
+use crate::entity::{study_sessions, subjects, topics, user_streaks};
 use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
 use crate::http::Page;
@@ -41,6 +47,69 @@ fn max_session() -> Duration {
     Duration::seconds(MAX_SESSION_SECONDS)
 }
 
+/// `study_sessions.started_at` of the user's running session (at most one runs), as a column
+/// of a statement over `users`: `GET /me` reads it in its one statement.
+pub fn open_session_start_of_users_row() -> sea_orm::sea_query::Expr {
+    sea_orm::sea_query::Expr::cust(
+        "(SELECT s.started_at FROM study_sessions s WHERE s.user_id = users.id AND s.ended_at IS NULL)",
+    )
+}
+
+/// Whether a session open since `started_at` has reached its 4-hour cap at `now`, and so is
+/// over (SPEC §3 Study sessions: "a session open longer than 4 hours is closed at 4 hours").
+pub fn past_cap(started_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now >= started_at + max_session()
+}
+
+/// `session` as every read shows it at `now`: a session still open in the database but past
+/// its cap reads as closed at the cap — `ended_at` = `started_at` + 4 h, `duration_seconds`
+/// 14400 and the XP that closing it awards — before anything has closed it in the database.
+pub fn as_read(session: study_sessions::Model, now: DateTime<Utc>) -> study_sessions::Model {
+    if session.ended_at.is_some() || !past_cap(session.started_at, now) {
+        return session;
+    }
+    let duration = i32::try_from(MAX_SESSION_SECONDS).unwrap_or(i32::MAX);
+    study_sessions::Model {
+        ended_at: Some(session.started_at + max_session()),
+        duration_seconds: Some(duration),
+        xp_awarded: session_xp(duration),
+        ..session
+    }
+}
+
+/// The user's session that is still open in the database but past its cap at `now`, as it
+/// reads ([`as_read`]: closed at the cap); `None` when there is none.
+pub async fn over_cap_open_session(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<study_sessions::Model>, sea_orm::DbErr> {
+    Ok(find_open(conn, user_id)
+        .await?
+        .filter(|open| past_cap(open.started_at, now))
+        .map(|open| as_read(open, now)))
+}
+
+/// The user's streak row as it reads at `now` (SPEC §3 Streaks): `row` (their `user_streaks`
+/// row) with the study day of a session past its cap counted, as closing it will count it.
+/// Every read of the streak goes through this, so none shows a streak the sweep is about to
+/// change.
+pub async fn streak_as_read(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    tz: Tz,
+    row: Option<user_streaks::Model>,
+    now: DateTime<Utc>,
+) -> Result<Option<user_streaks::Model>, sea_orm::DbErr> {
+    Ok(match over_cap_open_session(conn, user_id, now).await? {
+        Some(capped) if capped.duration_seconds.unwrap_or(0) >= MIN_STUDY_SECONDS => {
+            let ended_at = capped.ended_at.unwrap_or(now);
+            streaks::with_study_day(row, user_id, tz, ended_at)
+        }
+        _ => row,
+    })
+}
+
 /// XP for a session of `duration_seconds` (SPEC §3 XP): 1 per full minute, at most 120, so
 /// 0 under a minute.
 pub fn session_xp(duration_seconds: i32) -> i32 {
@@ -59,7 +128,7 @@ pub async fn start(
     let txn = state.db.begin_write().await?;
     lock_user(&txn, user.id).await?;
     let (subject_id, topic_id) = resolve_refs(&txn, req.subject_id, req.topic_id).await?;
-    if let Some(open) = close_stale_open_session(&txn, user.id, now).await? {
+    if let Some(open) = close_over_cap(&txn, user.id, now).await? {
         return Err(already_open(open.id));
     }
     let inserted = study_sessions::ActiveModel {
@@ -104,8 +173,8 @@ fn already_open(id: Uuid) -> AppError {
 }
 
 /// `POST /study-sessions/{id}/stop` (SPEC §3 Study sessions): ends the caller's open session
-/// now, or at `started_at` + 4 h when it ran longer. Someone else's session is a 404; an
-/// ended one a 409.
+/// now, or at `started_at` + 4 h when it ran longer — then as of that moment, as the sweep
+/// would have closed it. Someone else's session is a 404; an ended one a 409.
 pub async fn stop(
     state: &AppState,
     user: &CurrentUser,
@@ -127,7 +196,7 @@ pub async fn stop(
     }
     let ended_at = capped_end(session.started_at, now);
     let tz = user_timezone(&txn, user.id).await?;
-    let (session, xp_awarded) = finish(&txn, session, ended_at, tz, now).await?;
+    let (session, xp_awarded) = finish(&txn, session, ended_at, tz, ended_at).await?;
     let streak = streaks::find(&txn, user.id).await?;
     txn.commit().await?;
     Ok(FinishedSessionResponse {
@@ -177,7 +246,7 @@ pub async fn log(
     lock_user(&txn, user.id).await?;
     let (subject_id, topic_id) = resolve_refs(&txn, req.subject_id, req.topic_id).await?;
     // A forgotten timer is closed at its cap first: it then overlaps only its real 4 hours.
-    close_stale_open_session(&txn, user.id, now).await?;
+    close_over_cap(&txn, user.id, now).await?;
     // Half-open intervals: a session may start the instant another ends. An open session
     // runs until now, which is after `started_at` here, so it overlaps when it started before
     // `ended_at`.
@@ -242,9 +311,13 @@ async fn find_open(
 }
 
 /// Closes the user's open session at its 4-hour cap when it has run past it (SPEC §3 Study
-/// sessions), with the XP and study day it earned. Returns the open session that is still
-/// running, if any. Call after `lock_user`.
-async fn close_stale_open_session(
+/// sessions), exactly as a stop at the cap would: ended at `started_at` + 4 h, with the XP,
+/// study day and achievements of that moment. Returns the open session that is still running,
+/// if any. Call inside a write transaction after `lock_user`: the session is read again there,
+/// so a session another request or instance closed meanwhile is left alone. Any event that
+/// records a study day calls this first, so the capped session's day is counted before a later
+/// one (only the last study day is stored).
+pub async fn close_over_cap(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
     now: DateTime<Utc>,
@@ -252,13 +325,58 @@ async fn close_stale_open_session(
     let Some(open) = find_open(conn, user_id).await? else {
         return Ok(None);
     };
-    if now - open.started_at <= max_session() {
+    if !past_cap(open.started_at, now) {
         return Ok(Some(open));
     }
     let tz = user_timezone(conn, user_id).await?;
     let ended_at = open.started_at + max_session();
-    finish(conn, open, ended_at, tz, now).await?;
+    finish(conn, open, ended_at, tz, ended_at).await?;
     Ok(None)
+}
+
+/// The periodic sweep's query: users (in id order, after `after`, at most `limit`) whose open
+/// session has passed its cap at `now`. A user has at most one open session, so each appears
+/// once.
+pub async fn users_with_over_cap_sessions(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+    let mut select = study_sessions::Entity::find()
+        .select_only()
+        .column(study_sessions::Column::UserId)
+        .filter(study_sessions::Column::EndedAt.is_null())
+        .filter(study_sessions::Column::StartedAt.lte(now - max_session()))
+        .order_by_asc(study_sessions::Column::UserId)
+        .limit(limit);
+    if let Some(after) = after {
+        select = select.filter(study_sessions::Column::UserId.gt(after));
+    }
+    select.into_tuple().all(conn).await
+}
+
+/// The sweep's step for one user: closes their session past its cap (see [`close_over_cap`]) in
+/// its own write transaction under the user's lock. Returns whether it closed one — `false`
+/// when another request or instance got there first. Safe to run from any number of instances
+/// at once: the lock serialises them, the open session is read again under it, and the XP award
+/// is exactly-once by constraint.
+pub async fn close_over_cap_session_of(
+    db: &Db,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let txn = db.begin_write().await?;
+    lock_user(&txn, user_id).await?;
+    let was_open = find_open(&txn, user_id)
+        .await?
+        .is_some_and(|open| past_cap(open.started_at, now));
+    if !was_open {
+        return Ok(false);
+    }
+    close_over_cap(&txn, user_id, now).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Ends `session` at `ended_at` and applies what a finished session earns (SPEC §3 Study
@@ -268,7 +386,9 @@ async fn close_stale_open_session(
 /// 60 s makes a study day. The study day is the user's local date at which the session
 /// *finished* — a session from 23:30 to 00:30 counts for the day it ended on, the day the
 /// student actually completed the work — matching how lessons and quizzes count on the day
-/// they are completed. Returns the updated session and the XP awarded.
+/// they are completed. `now` is the moment the effects are dated (the XP award, the achievements
+/// it unlocks): the time of the request, or the cap when a session past it is closed. Returns
+/// the updated session and the XP awarded.
 async fn finish(
     conn: &impl ConnectionTrait,
     session: study_sessions::Model,
@@ -348,7 +468,8 @@ fn clean_notes(notes: Option<String>) -> Option<String> {
 }
 
 /// `GET /study-sessions?from=&to=`: the caller's own sessions whose `started_at` lies in
-/// `[from, to)`, keyset-paginated by id (UUID v7, so in the order they were recorded).
+/// `[from, to)`, keyset-paginated by id (UUID v7, so in the order they were recorded), each
+/// as it reads now ([`as_read`]: one past its cap shows as closed at the cap).
 pub async fn list(
     state: &AppState,
     user: &CurrentUser,
@@ -376,6 +497,7 @@ pub async fn list(
     if let Some(to) = query.to {
         select = select.filter(study_sessions::Column::StartedAt.lt(to));
     }
+    let now = state.clock.now();
     let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
@@ -384,19 +506,24 @@ pub async fn list(
         None
     };
     Ok(Page {
-        items: rows.into_iter().map(StudySessionView::from).collect(),
+        items: rows
+            .into_iter()
+            .map(|s| StudySessionView::from(as_read(s, now)))
+            .collect(),
         next_cursor,
     })
 }
 
 /// `GET /me/streak` (SPEC §3 Streaks): the streak as it stands at this moment in the user's
 /// time zone. A streak whose last study day is before yesterday shows 0; one that is alive but
-/// has no study day today yet is at risk of breaking at local midnight.
+/// has no study day today yet is at risk of breaking at local midnight. A session past its cap
+/// counts as the study day closing it will record ([`streak_as_read`]).
 pub async fn streak(state: &AppState, user: &CurrentUser) -> AppResult<StreakView> {
     let now = state.clock.now();
     let db = state.db.read();
     let tz = user_timezone(db, user.id).await?;
     let row = streaks::find(db, user.id).await?;
+    let row = streak_as_read(db, user.id, tz, row, now).await?;
     let today = streaks::local_date(tz, now);
     let current_streak = streaks::displayed_current(row.as_ref(), tz, now);
     let last_study_date = row.as_ref().and_then(|r| r.last_study_date);

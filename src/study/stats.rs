@@ -13,6 +13,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Que
 use uuid::Uuid;
 
 use super::model::*;
+use super::service;
 use super::streaks::local_date;
 use crate::accounts::service::user_timezone;
 use crate::entity::{study_sessions, xp_logs};
@@ -38,7 +39,9 @@ pub fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
 
 /// `GET /me/stats?days=N`: the last N local days including today, oldest first, with the
 /// minutes of sessions that ended that day (seconds summed per day, then rounded down) and
-/// the XP awarded that day; days without activity are zero.
+/// the XP awarded that day; days without activity are zero. A session past its 4-hour cap
+/// counts as closed at the cap, with its minutes and XP on that day, before anything has
+/// closed it in the database (closing it dates its XP award at the cap too).
 pub async fn stats(
     state: &AppState,
     user: &CurrentUser,
@@ -53,10 +56,19 @@ pub async fn stats(
     let from = start_of_day(tz, oldest);
     let to = start_of_day(tz, today + Duration::days(1));
 
-    let (sessions, awards) = tokio::try_join!(
+    let (mut sessions, mut awards, capped) = tokio::try_join!(
         finished_sessions(db, user.id, from, to),
-        xp_awards(db, user.id, from, to)
+        xp_awards(db, user.id, from, to),
+        service::over_cap_open_session(db, user.id, now),
     )?;
+    if let Some(capped) = capped
+        && let (Some(ended_at), Some(duration)) = (capped.ended_at, capped.duration_seconds)
+        && from <= ended_at
+        && ended_at < to
+    {
+        sessions.push((ended_at, duration));
+        awards.push((ended_at, capped.xp_awarded));
+    }
 
     let mut seconds: BTreeMap<NaiveDate, i64> = BTreeMap::new();
     for (ended_at, duration) in sessions {

@@ -32,11 +32,50 @@ pub fn displayed_current(streak: Option<&user_streaks::Model>, tz: Tz, now: Date
     }
 }
 
-/// Records that the user studied on their local date of `at` (SPEC §3 Streaks): the same
-/// day changes nothing; the day after the last study day extends the streak; any later day
-/// starts a new streak of 1. `longest_streak` keeps the maximum. An event dated before the
-/// last study day (a session logged after the fact) leaves the streak as it is: only the last
-/// study day is stored, so a gap cannot be filled in retroactively.
+/// The streak after a study day on `day` (SPEC §3 Streaks), as `(current, longest)`, or `None`
+/// when that day changes nothing: the same day changes nothing; the day after the last study
+/// day extends the streak; any later day starts a new streak of 1; `longest_streak` keeps the
+/// maximum. A day before the last study day (a session logged after the fact) changes nothing
+/// either: only the last study day is stored, so a gap cannot be filled in retroactively.
+pub fn after_study_day(
+    existing: Option<&user_streaks::Model>,
+    day: NaiveDate,
+) -> Option<(i32, i32)> {
+    let Some(existing) = existing else {
+        return Some((1, 1));
+    };
+    let current = match existing.last_study_date {
+        Some(last) if last >= day => return None,
+        Some(last) if last + Duration::days(1) == day => existing.current_streak + 1,
+        _ => 1,
+    };
+    Some((current, std::cmp::max(existing.longest_streak, current)))
+}
+
+/// `existing` as it would stand after a study day on the local date of `at` — the row
+/// [`record_study_day`] would leave, computed without writing (for reads that must show a
+/// study day the database does not hold yet).
+pub fn with_study_day(
+    existing: Option<user_streaks::Model>,
+    user_id: Uuid,
+    tz: Tz,
+    at: DateTime<Utc>,
+) -> Option<user_streaks::Model> {
+    let day = local_date(tz, at);
+    match after_study_day(existing.as_ref(), day) {
+        None => existing,
+        Some((current_streak, longest_streak)) => Some(user_streaks::Model {
+            user_id,
+            current_streak,
+            longest_streak,
+            last_study_date: Some(day),
+            updated_at: at,
+        }),
+    }
+}
+
+/// Records that the user studied on their local date of `at` (SPEC §3 Streaks), by the rule of
+/// [`after_study_day`].
 ///
 /// Call inside the event's transaction, after `db::lock_user`: the read-modify-write below is
 /// only safe while the user's writers are serialised. The first row is inserted with
@@ -82,12 +121,9 @@ pub async fn record_study_day(
             })?
         }
     };
-    let current = match existing.last_study_date {
-        Some(last) if last >= day => return Ok(existing),
-        Some(last) if last + Duration::days(1) == day => existing.current_streak + 1,
-        _ => 1,
+    let Some((current, longest)) = after_study_day(Some(&existing), day) else {
+        return Ok(existing);
     };
-    let longest = std::cmp::max(existing.longest_streak, current);
     let mut active: user_streaks::ActiveModel = existing.into();
     active.current_streak = Set(current);
     active.longest_streak = Set(longest);

@@ -7,7 +7,9 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use studium::entity::{achievements, lesson_progress, quiz_questions, quizzes, topics};
+use studium::entity::{
+    achievements, lesson_progress, quiz_attempts, quiz_questions, quizzes, topics,
+};
 
 use crate::db_test;
 use crate::helpers::*;
@@ -539,6 +541,232 @@ db_test!(
         // The student's progress no longer lists the subject.
         let progress = app.get("/me/progress", Some(&student.access)).await;
         assert!(!progress.text.contains(&subject_id));
+    }
+);
+
+/// A quiz on the topic with one question and one submitted attempt by `student`, written
+/// through the entities (the quiz endpoints are still to come). Returns (quiz, question, attempt).
+async fn quiz_with_attempt(
+    app: &TestApp,
+    topic_id: &str,
+    student: &TestUser,
+) -> (uuid::Uuid, uuid::Uuid, uuid::Uuid) {
+    use sea_orm::ActiveModelTrait;
+    use sea_orm::ActiveValue::Set;
+    let topic_id: uuid::Uuid = topic_id.parse().unwrap();
+    let quiz = crate::gamification::quiz(app, topic_id).await;
+    let question = uuid::Uuid::now_v7();
+    quiz_questions::ActiveModel {
+        id: Set(question),
+        quiz_id: Set(quiz),
+        question_text: Set("What is a cell?".into()),
+        question_type: Set("multiple_choice".into()),
+        options: Set(json!(["a unit of life", "a rock"])),
+        correct_answer: Set("a unit of life".into()),
+        explanation: Set(None),
+        order_index: Set(0),
+    }
+    .insert(app.state.db.write())
+    .await
+    .expect("question");
+    let attempt = uuid::Uuid::now_v7();
+    quiz_attempts::ActiveModel {
+        id: Set(attempt),
+        user_id: Set(crate::gamification::uid(student)),
+        quiz_id: Set(quiz),
+        answers: Set(json!([{"question_id": question, "answer": "a unit of life"}])),
+        score_percentage: Set(rust_decimal::Decimal::from(100).into()),
+        correct_count: Set(1),
+        total_questions: Set(1),
+        xp_awarded: Set(10),
+        started_at: Set(None),
+        completed_at: Set(app.clock.now()),
+    }
+    .insert(app.state.db.write())
+    .await
+    .expect("attempt");
+    (quiz, question, attempt)
+}
+
+async fn quiz_rows_left(app: &TestApp, quiz: uuid::Uuid) -> (u64, u64, u64) {
+    let db = app.state.db.read();
+    (
+        quizzes::Entity::find_by_id(quiz).count(db).await.unwrap(),
+        quiz_questions::Entity::find()
+            .filter(quiz_questions::Column::QuizId.eq(quiz))
+            .count(db)
+            .await
+            .unwrap(),
+        quiz_attempts::Entity::find()
+            .filter(quiz_attempts::Column::QuizId.eq(quiz))
+            .count(db)
+            .await
+            .unwrap(),
+    )
+}
+
+db_test!(
+    deleting_a_topic_or_subject_with_quizzes_needs_cascade_and_then_takes_their_attempts,
+    |app| {
+        let admin = app.admin().await;
+        let student = app.student().await;
+        let subject_id = subject(&app, &admin, "Chemistry").await;
+        // A topic with a quiz but no lessons: no longer deleted (with its attempts) unasked.
+        let atoms = topic(&app, &admin, &subject_id, "Atoms").await;
+        let (atoms_quiz, _, _) = quiz_with_attempt(&app, &atoms, &student).await;
+        let refused = app
+            .delete(&format!("/topics/{atoms}"), Some(&admin.access))
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+        assert!(refused.is_problem());
+        assert_eq!(refused.problem_slug(), "has-quizzes");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("1 quiz with 1 attempt by"),
+            "{}",
+            refused.text
+        );
+        assert_eq!(quiz_rows_left(&app, atoms_quiz).await, (1, 1, 1));
+
+        // A topic with lessons and a quiz: the quiz is named first.
+        let bonds = topic(&app, &admin, &subject_id, "Bonds").await;
+        let bond_lesson = lesson(&app, &admin, &bonds, "Covalent bonds").await;
+        let (bonds_quiz, _, _) = quiz_with_attempt(&app, &bonds, &student).await;
+        let refused = app
+            .delete(&format!("/topics/{bonds}"), Some(&admin.access))
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT);
+        assert_eq!(refused.problem_slug(), "has-quizzes");
+        let refused = app
+            .delete(&format!("/subjects/{subject_id}"), Some(&admin.access))
+            .await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+        assert_eq!(refused.problem_slug(), "has-quizzes");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("2 quizzes with 2 attempts"),
+            "{}",
+            refused.text
+        );
+        assert_eq!(quiz_rows_left(&app, bonds_quiz).await, (1, 1, 1));
+
+        // ?cascade=true deletes the quizzes, their questions and attempts with the lessons.
+        let cascaded = app
+            .delete(
+                &format!("/topics/{bonds}?cascade=true"),
+                Some(&admin.access),
+            )
+            .await;
+        assert_eq!(cascaded.status, StatusCode::NO_CONTENT, "{}", cascaded.text);
+        assert_eq!(quiz_rows_left(&app, bonds_quiz).await, (0, 0, 0));
+        assert_eq!(
+            app.get(&format!("/lessons/{bond_lesson}"), Some(&student.access))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        // The subject still refuses: Atoms keeps its quiz.
+        let refused = app
+            .delete(&format!("/subjects/{subject_id}"), Some(&admin.access))
+            .await;
+        assert_eq!(refused.problem_slug(), "has-quizzes");
+        let cascaded = app
+            .delete(
+                &format!("/subjects/{subject_id}?cascade=true"),
+                Some(&admin.access),
+            )
+            .await;
+        assert_eq!(cascaded.status, StatusCode::NO_CONTENT, "{}", cascaded.text);
+        assert_eq!(quiz_rows_left(&app, atoms_quiz).await, (0, 0, 0));
+        assert_eq!(
+            app.get(&format!("/topics/{atoms}"), Some(&student.access))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+);
+
+db_test!(
+    values_the_database_also_refuses_are_422_problems_on_every_write_path,
+    |app| {
+        // The schema's CHECKs (migration 8) are the last line; the API refuses these first.
+        let admin = app.admin().await;
+        let subject_id = subject(&app, &admin, "Physics").await;
+        let topic_id = topic(&app, &admin, &subject_id, "Optics").await;
+        let lesson_id = lesson(&app, &admin, &topic_id, "Lenses").await;
+        let cases = [
+            (
+                format!("/subjects/{subject_id}/topics"),
+                reqwest::Method::POST,
+                json!({"name": "Waves", "difficulty_level": 0}),
+                "difficulty_level",
+            ),
+            (
+                format!("/topics/{topic_id}"),
+                reqwest::Method::PATCH,
+                json!({"difficulty_level": 6}),
+                "difficulty_level",
+            ),
+            (
+                format!("/topics/{topic_id}/lessons"),
+                reqwest::Method::POST,
+                json!({"title": "T", "content": "x", "content_type": "audio"}),
+                "content_type",
+            ),
+            (
+                format!("/lessons/{lesson_id}"),
+                reqwest::Method::PATCH,
+                json!({"content_type": "audio"}),
+                "content_type",
+            ),
+        ];
+        for (path, method, body, field) in cases {
+            let res = app
+                .request(method.clone(), &path, Some(&admin.access), Some(body))
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {path}: {}",
+                res.text
+            );
+            assert!(res.is_problem());
+            assert_eq!(res.body["errors"][0]["field"], field, "{}", res.text);
+        }
+        let achievement = app
+            .post(
+                "/admin/achievements",
+                Some(&admin.access),
+                json!({"title": "Fine", "description": "d", "criteria_type": "total_xp", "criteria_value": 5}),
+            )
+            .await;
+        assert_eq!(
+            achievement.status,
+            StatusCode::CREATED,
+            "{}",
+            achievement.text
+        );
+        for (field, value) in [("criteria_value", json!(0)), ("xp_reward", json!(1001))] {
+            let res = app
+                .patch(
+                    &format!("/admin/achievements/{}", id_of(&achievement.body)),
+                    Some(&admin.access),
+                    json!({field: value}),
+                )
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{field}: {}",
+                res.text
+            );
+            assert_eq!(res.body["errors"][0]["field"], field, "{}", res.text);
+        }
     }
 );
 

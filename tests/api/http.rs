@@ -313,3 +313,50 @@ db_test!(
         assert!(checked > 200, "only {checked} error responses declared");
     }
 );
+
+db_test!(
+    a_request_slower_than_the_timeout_answers_a_408_problem,
+    config = |c| {
+        c.request_timeout_secs = 1;
+    },
+    |app| {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A client that announces a body and never finishes sending it: the handler waits
+        // for the body until the timeout ends the request.
+        let addr = app.address.trim_start_matches("http://").to_string();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(
+                b"POST /api/v1/auth/login HTTP/1.1\r\nHost: studium\r\n\
+                  Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\"",
+            )
+            .await
+            .unwrap();
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut chunk).await.unwrap();
+                received.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&received);
+                if n == 0 || text.contains("request-timeout\"") && text.trim_end().ends_with('}') {
+                    break;
+                }
+            }
+        })
+        .await;
+        let text = String::from_utf8_lossy(&received).to_string();
+        assert!(read.is_ok(), "no answer within 10 s: {text}");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+        assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(body.trim()).expect(body);
+        assert_eq!(problem["type"], "urn:studium:problem:request-timeout");
+        assert_eq!(problem["status"], 408);
+        assert_eq!(problem["title"], "The request took too long");
+    }
+);

@@ -9,6 +9,7 @@ mod gamification;
 mod helpers;
 mod http;
 mod instances;
+mod maintenance;
 mod mastery;
 mod study;
 mod support;

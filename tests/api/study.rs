@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use reqwest::StatusCode;
-use sea_orm::ActiveModelTrait;
 use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use studium::entity::{subjects, topics};
+use studium::entity::{study_sessions, subjects, topics, xp_logs};
 use uuid::Uuid;
 
 use crate::db_test;
@@ -133,6 +133,119 @@ study_test!(
         let listed = sessions(&app, &user).await;
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0]["duration_seconds"], 25 * 60 + 40);
+    }
+);
+
+/// `POST /study-sessions/start` with a raw body and Content-Type (`None`: the header is left out).
+async fn start_raw(app: &TestApp, user: &TestUser, content_type: Option<&str>, body: &str) -> Resp {
+    let mut req = app
+        .client
+        .post(app.url("/study-sessions/start"))
+        .bearer_auth(&user.access);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    if !body.is_empty() {
+        req = req.body(body.to_string());
+    }
+    read(req.send().await.expect("request")).await
+}
+
+study_test!(
+    a_bare_start_with_no_body_starts_a_session_and_a_body_is_still_checked,
+    |app| {
+        let user = app.student().await;
+        let bare = start_raw(&app, &user, None, "").await;
+        assert_eq!(bare.status, StatusCode::CREATED, "{}", bare.text);
+        assert!(bare.body["subject_id"].is_null());
+        assert!(bare.body["notes"].is_null());
+        let id = bare.body["id"].as_str().unwrap().to_string();
+        app.clock.advance(Duration::minutes(5));
+        assert_eq!(stop(&app, &user, &id).await.status, StatusCode::OK);
+
+        // An empty body that says it is JSON is no body too.
+        let empty_json = start_raw(&app, &user, Some("application/json"), "").await;
+        assert_eq!(
+            empty_json.status,
+            StatusCode::CREATED,
+            "{}",
+            empty_json.text
+        );
+        let id = empty_json.body["id"].as_str().unwrap().to_string();
+        app.clock.advance(Duration::minutes(5));
+        assert_eq!(stop(&app, &user, &id).await.status, StatusCode::OK);
+
+        // A body, when there is one, is read and validated as before; none of these starts a session.
+        let malformed = start_raw(&app, &user, Some("application/json"), "{\"notes\": ").await;
+        assert_eq!(
+            malformed.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            malformed.text
+        );
+        assert!(malformed.is_problem());
+        assert_eq!(malformed.problem_slug(), "malformed-request");
+        let not_json = start_raw(&app, &user, Some("text/plain"), "notes").await;
+        assert_eq!(
+            not_json.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{}",
+            not_json.text
+        );
+        assert!(not_json.is_problem());
+        let untyped = start_raw(&app, &user, None, "{}").await;
+        assert_eq!(
+            untyped.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{}",
+            untyped.text
+        );
+        let wrong_type = start_raw(&app, &user, Some("application/json"), "{\"notes\": 5}").await;
+        assert_eq!(
+            wrong_type.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            wrong_type.text
+        );
+        assert_eq!(wrong_type.body["errors"][0]["field"], "notes");
+        let unknown = start_raw(
+            &app,
+            &user,
+            Some("application/json"),
+            "{\"mood\": \"keen\"}",
+        )
+        .await;
+        assert_eq!(
+            unknown.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            unknown.text
+        );
+        let too_long = json!({"notes": "n".repeat(2001)}).to_string();
+        let too_long = start_raw(&app, &user, Some("application/json"), &too_long).await;
+        assert_eq!(
+            too_long.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            too_long.text
+        );
+        assert_eq!(too_long.body["errors"][0]["field"], "notes");
+        assert_eq!(sessions(&app, &user).await.len(), 2);
+
+        let with_notes = start_raw(
+            &app,
+            &user,
+            Some("application/json"),
+            &json!({"notes": "chapter 3"}).to_string(),
+        )
+        .await;
+        assert_eq!(
+            with_notes.status,
+            StatusCode::CREATED,
+            "{}",
+            with_notes.text
+        );
+        assert_eq!(with_notes.body["notes"], "chapter 3");
     }
 );
 
@@ -296,6 +409,123 @@ study_test!(
                 .status,
             StatusCode::UNAUTHORIZED
         );
+    }
+);
+
+// ---------------------------------------------------------------- the 4-hour cap as read
+
+/// The session's row as the database holds it.
+async fn stored_session(app: &TestApp, id: &str) -> study_sessions::Model {
+    study_sessions::Entity::find_by_id(id.parse::<Uuid>().unwrap())
+        .one(app.state.db.read())
+        .await
+        .unwrap()
+        .expect("session row")
+}
+
+fn day_of<'a>(stats: &'a Value, d: &str) -> &'a Value {
+    stats["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["date"] == d)
+        .unwrap_or_else(|| panic!("no {d} in {stats}"))
+}
+
+study_test!(
+    a_timer_past_its_cap_reads_as_closed_at_four_hours_everywhere_before_anything_closes_it,
+    |app| {
+        let user = app.student().await;
+        set_timezone(&app, &user, "Asia/Kolkata").await; // +05:30
+        // A study day on 2 March local (11:30 local).
+        study_until(&app, &user, utc(2026, 3, 2, 6, 0), 30).await;
+        // Started at 21:30 local on 2 March; its cap, 20:00Z, is 01:30 on 3 March local but
+        // still 2 March in UTC.
+        app.clock.set(utc(2026, 3, 2, 16, 0));
+        let started = start(&app, &user).await;
+        assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+        let id = started.body["id"].as_str().unwrap().to_string();
+
+        // One second before the cap it is still running.
+        app.clock
+            .set(utc(2026, 3, 2, 19, 59) + Duration::seconds(59));
+        let open = sessions(&app, &user).await;
+        let open = open.iter().find(|s| s["id"] == id.as_str()).unwrap();
+        assert!(open["ended_at"].is_null(), "{open}");
+        assert!(open["duration_seconds"].is_null());
+        assert_eq!(open["xp_awarded"], 0);
+
+        // Past the cap it reads as closed at the cap, in every view at once.
+        app.clock.set(utc(2026, 3, 2, 20, 30));
+        let listed = sessions(&app, &user).await;
+        let capped = listed.iter().find(|s| s["id"] == id.as_str()).unwrap();
+        assert_eq!(ts(&capped["ended_at"]), utc(2026, 3, 2, 20, 0));
+        assert_eq!(capped["duration_seconds"], 14_400);
+        assert_eq!(capped["xp_awarded"], 120);
+
+        let s = streak(&app, &user).await;
+        assert_eq!(s["current_streak"], 2, "{s}");
+        assert_eq!(s["longest_streak"], 2);
+        assert_eq!(s["last_study_date"], date(2026, 3, 3));
+        assert_eq!(s["studied_today"], true);
+        assert_eq!(s["at_risk"], false);
+        let me = app.get("/me", Some(&user.access)).await;
+        assert_eq!(me.body["current_streak"], 2, "{}", me.text);
+
+        let stats = app.get("/me/stats?days=2", Some(&user.access)).await;
+        assert_eq!(stats.status, StatusCode::OK, "{}", stats.text);
+        assert_eq!(day_of(&stats.body, &date(2026, 3, 3))["study_minutes"], 240);
+        assert_eq!(day_of(&stats.body, &date(2026, 3, 3))["xp"], 120);
+        assert_eq!(day_of(&stats.body, &date(2026, 3, 2))["study_minutes"], 30);
+        assert_eq!(day_of(&stats.body, &date(2026, 3, 2))["xp"], 30);
+
+        // Nothing has closed it in the database yet.
+        let row = stored_session(&app, &id).await;
+        assert!(row.ended_at.is_none());
+        assert_eq!(row.xp_awarded, 0);
+
+        // Stopping it now closes it exactly as it read: at the cap, its XP dated at the cap.
+        let stopped = stop(&app, &user, &id).await;
+        assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.text);
+        assert_eq!(
+            ts(&stopped.body["session"]["ended_at"]),
+            utc(2026, 3, 2, 20, 0)
+        );
+        assert_eq!(stopped.body["xp_awarded"], 120);
+        assert_eq!(stopped.body["current_streak"], 2);
+        let after = app.get("/me/stats?days=2", Some(&user.access)).await;
+        assert_eq!(after.body["days"], stats.body["days"]);
+        assert_eq!(streak(&app, &user).await, s);
+        let award = xp_logs::Entity::find()
+            .filter(xp_logs::Column::ReferenceId.eq(id.parse::<Uuid>().unwrap()))
+            .one(app.state.db.read())
+            .await
+            .unwrap()
+            .expect("the session's award");
+        assert_eq!(award.xp_amount, 120);
+        assert_eq!(award.created_at, utc(2026, 3, 2, 20, 0));
+    }
+);
+
+study_test!(
+    a_lesson_completed_after_a_capped_session_counts_the_capped_day_first,
+    |app| {
+        let admin = app.admin().await;
+        let topic = crate::gamification::topic_with_lessons(&app, &admin, 1).await;
+        let user = app.student().await;
+        study_until(&app, &user, utc(2026, 3, 1, 10, 0), 30).await;
+        // Started at 19:00 on 2 March, capped at 23:00 the same day, never stopped.
+        app.clock.set(utc(2026, 3, 2, 19, 0));
+        assert_eq!(start(&app, &user).await.status, StatusCode::CREATED);
+        // The next morning a lesson is completed before anything closed the session.
+        app.clock.set(utc(2026, 3, 3, 9, 0));
+        assert_eq!(streak(&app, &user).await["current_streak"], 2);
+        crate::gamification::complete_lesson(&app, &user, topic.lessons[0]).await;
+        // 1, 2 and 3 March: the capped day came first, so the lesson extends the streak.
+        let s = streak(&app, &user).await;
+        assert_eq!(s["current_streak"], 3, "{s}");
+        assert_eq!(s["last_study_date"], date(2026, 3, 3));
+        assert_eq!(total_xp(&app, &user).await, 30 + 120 + 10);
     }
 );
 
