@@ -38,8 +38,30 @@ pub fn validation_errors(report: garde::Report) -> AppError {
     )
 }
 
+/// Whether a JSON text has a string with a NUL character (`\u0000`), which no text column
+/// of PostgreSQL can hold; such input is refused as invalid rather than failing in the database.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+const NUL_MESSAGE: &str = "text must not contain NUL characters (\\u0000)";
+
 /// Deserializes `T` from JSON, reporting where a value of the wrong type sits.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if has_nul_escape(bytes) {
+        return Err(AppError::invalid("body", NUL_MESSAGE));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -161,6 +183,9 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(AppError::invalid("query", NUL_MESSAGE));
+        }
         let axum::extract::Query(value) = axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map_err(|e| {
                 let text = e.body_text();
@@ -320,5 +345,18 @@ where
             .await
             .map(|p| AppPath(p.0))
             .map_err(|e| AppError::BadRequest(e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn only_an_unescaped_nul_escape_counts() {
+        assert!(has_nul_escape(br#"{"name": "a\u0000b"}"#));
+        assert!(!has_nul_escape(br#"{"name": "a\\u0000b"}"#));
+        assert!(!has_nul_escape(br#"{"name": "a\u0001b"}"#));
+        assert!(has_nul_escape(br#"{"a": "\\", "b": "\u0000"}"#));
     }
 }

@@ -360,3 +360,23 @@ db_test!(
         assert_eq!(problem["title"], "The request took too long");
     }
 );
+
+db_test!(text_with_a_nul_character_is_refused_with_422, |app| {
+    let user = app.student().await;
+    let res = app
+        .patch("/me/profile", Some(&user.access), json!({"bio": "a\u{0}b"}))
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text);
+    assert!(res.is_problem());
+    let me = app.get("/me", Some(&user.access)).await;
+    assert!(me.body["profile"]["bio"].is_null());
+    let admin = app.admin().await;
+    let query = app.get("/admin/users?q=a%00b", Some(&admin.access)).await;
+    assert_eq!(
+        query.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        query.text
+    );
+    assert!(query.is_problem());
+});
