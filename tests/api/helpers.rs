@@ -64,6 +64,21 @@ macro_rules! db_test {
     };
 }
 
+/// A `db_test!` whose access tokens outlive the clock jumps a test makes (hours, days,
+/// months): for tests of time-based rules, where token expiry is not what is under test.
+#[macro_export]
+macro_rules! long_session_test {
+    ($name:ident, |$app:ident| $body:expr) => {
+        $crate::db_test!(
+            $name,
+            config = |c| {
+                c.access_token_ttl_secs = 400 * 24 * 60 * 60;
+            },
+            |$app| $body
+        );
+    };
+}
+
 /// Runs `scenario(Backend::Sqlite)` and `scenario(Backend::Postgres)` as two tests, for
 /// scenarios that start their own loopback servers before the app.
 #[macro_export]

@@ -16,22 +16,9 @@ use studium::entity::{
 use studium::maintenance::{self, Report};
 use uuid::Uuid;
 
-use crate::db_test;
 use crate::gamification::uid;
 use crate::helpers::*;
-
-/// A `db_test!` whose access tokens outlive the hours the clock is moved here.
-macro_rules! maintenance_test {
-    ($name:ident, |$app:ident| $body:expr) => {
-        db_test!(
-            $name,
-            config = |c| {
-                c.access_token_ttl_secs = 400 * 24 * 60 * 60;
-            },
-            |$app| $body
-        );
-    };
-}
+use crate::long_session_test;
 
 fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
@@ -90,7 +77,7 @@ async fn get_ok(app: &TestApp, user: &TestUser, path: &str) -> Value {
 
 // ---------------------------------------------------------------- the sweep
 
-maintenance_test!(
+long_session_test!(
     the_sweep_closes_a_session_past_its_cap_as_a_stop_at_the_cap_would,
     |app| {
         let admin = app.admin().await;
@@ -196,7 +183,7 @@ maintenance_test!(
     }
 );
 
-maintenance_test!(
+long_session_test!(
     sweeps_running_at_once_close_and_reward_each_session_once,
     |app| {
         let mut users = Vec::new();
@@ -220,7 +207,7 @@ maintenance_test!(
     }
 );
 
-maintenance_test!(
+long_session_test!(
     the_maintenance_task_runs_at_once_and_stops_when_told,
     |app| {
         let user = app.student().await;
@@ -347,7 +334,7 @@ where
         .is_some()
 }
 
-maintenance_test!(
+long_session_test!(
     maintenance_purges_rows_past_their_use_and_keeps_the_rest,
     |app| {
         let user = app.student().await;

@@ -9,22 +9,8 @@ use serde_json::{Value, json};
 use studium::entity::{study_sessions, subjects, topics, xp_logs};
 use uuid::Uuid;
 
-use crate::db_test;
 use crate::helpers::*;
-
-/// A `db_test!` whose access tokens outlive the clock jumps these tests make (days, months):
-/// the streak rules are under test here, not token expiry.
-macro_rules! study_test {
-    ($name:ident, |$app:ident| $body:expr) => {
-        db_test!(
-            $name,
-            config = |c| {
-                c.access_token_ttl_secs = 400 * 24 * 60 * 60;
-            },
-            |$app| $body
-        );
-    };
-}
+use crate::long_session_test;
 
 fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
@@ -108,7 +94,7 @@ async fn sessions(app: &TestApp, user: &TestUser) -> Vec<Value> {
 
 // ---------------------------------------------------------------- the study timer
 
-study_test!(
+long_session_test!(
     stopping_a_session_records_its_duration_and_awards_a_point_per_full_minute,
     |app| {
         let user = app.student().await;
@@ -151,7 +137,7 @@ async fn start_raw(app: &TestApp, user: &TestUser, content_type: Option<&str>, b
     read(req.send().await.expect("request")).await
 }
 
-study_test!(
+long_session_test!(
     a_bare_start_with_no_body_starts_a_session_and_a_body_is_still_checked,
     |app| {
         let user = app.student().await;
@@ -249,7 +235,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     a_session_under_a_minute_earns_no_xp_and_makes_no_study_day,
     |app| {
         let user = app.student().await;
@@ -267,7 +253,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     a_timer_left_running_for_five_hours_is_closed_at_four_with_at_most_120_xp,
     |app| {
         let user = app.student().await;
@@ -286,7 +272,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     starting_while_a_session_runs_is_a_conflict_that_names_the_running_one,
     |app| {
         let user = app.student().await;
@@ -310,7 +296,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     a_forgotten_timer_is_closed_at_four_hours_when_the_next_one_starts,
     |app| {
         let user = app.student().await;
@@ -334,7 +320,7 @@ study_test!(
     }
 );
 
-study_test!(ten_parallel_starts_open_exactly_one_session, |app| {
+long_session_test!(ten_parallel_starts_open_exactly_one_session, |app| {
     let user = app.student().await;
     let results = futures::future::join_all((0..10).map(|_| start(&app, &user))).await;
     let created = results
@@ -356,7 +342,7 @@ study_test!(ten_parallel_starts_open_exactly_one_session, |app| {
     assert!(listed[0]["ended_at"].is_null());
 });
 
-study_test!(
+long_session_test!(
     stopping_a_session_twice_is_a_conflict_and_awards_once,
     |app| {
         let user = app.student().await;
@@ -373,7 +359,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     another_users_session_can_be_neither_stopped_nor_listed,
     |app| {
         let owner = app.student().await;
@@ -432,7 +418,7 @@ fn day_of<'a>(stats: &'a Value, d: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {d} in {stats}"))
 }
 
-study_test!(
+long_session_test!(
     a_timer_past_its_cap_reads_as_closed_at_four_hours_everywhere_before_anything_closes_it,
     |app| {
         let user = app.student().await;
@@ -507,7 +493,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     a_lesson_completed_after_a_capped_session_counts_the_capped_day_first,
     |app| {
         let admin = app.admin().await;
@@ -531,7 +517,7 @@ study_test!(
 
 // ---------------------------------------------------------------- logging after the fact
 
-study_test!(
+long_session_test!(
     a_session_logged_after_the_fact_earns_xp_and_a_study_day,
     |app| {
         let user = app.student().await;
@@ -567,7 +553,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     invalid_after_the_fact_sessions_are_refused_and_nothing_is_written,
     |app| {
         let user = app.student().await;
@@ -658,7 +644,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     parallel_overlapping_logs_of_the_same_time_are_written_once,
     |app| {
         let user = app.student().await;
@@ -692,7 +678,7 @@ study_test!(
     }
 );
 
-study_test!(sessions_name_only_subjects_and_topics_that_exist, |app| {
+long_session_test!(sessions_name_only_subjects_and_topics_that_exist, |app| {
     let user = app.student().await;
     let now = app.clock.now();
     let db = app.state.db.write();
@@ -776,7 +762,7 @@ study_test!(sessions_name_only_subjects_and_topics_that_exist, |app| {
     assert_eq!(res.body["notes"], "chapter 3");
 });
 
-study_test!(
+long_session_test!(
     sessions_are_listed_by_start_time_window_a_page_at_a_time,
     |app| {
         let user = app.student().await;
@@ -838,7 +824,7 @@ study_test!(
 
 // ---------------------------------------------------------------- streaks
 
-study_test!(
+long_session_test!(
     consecutive_days_extend_the_streak_and_a_gap_starts_over,
     |app| {
         let user = app.student().await;
@@ -863,7 +849,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     a_streak_is_at_risk_until_today_is_studied_and_shows_zero_after_a_gap,
     |app| {
         let user = app.student().await;
@@ -890,7 +876,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     in_kolkata_the_study_day_turns_at_local_midnight_not_utc_midnight,
     |app| {
         // 18:30Z is midnight in Asia/Kolkata (+05:30).
@@ -923,7 +909,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     in_auckland_the_local_date_runs_ahead_of_the_utc_date,
     |app| {
         // Pacific/Auckland is +13 in March (daylight time).
@@ -943,7 +929,7 @@ study_test!(
     }
 );
 
-study_test!(
+long_session_test!(
     in_los_angeles_consecutive_days_across_both_dst_changes_extend_the_streak,
     |app| {
         let user = app.student().await;
@@ -980,7 +966,7 @@ study_test!(
 
 // ---------------------------------------------------------------- daily statistics
 
-study_test!(
+long_session_test!(
     daily_stats_bucket_minutes_and_xp_by_local_day_with_zeros_between,
     |app| {
         let user = app.student().await;
@@ -1038,7 +1024,7 @@ study_test!(
     }
 );
 
-study_test!(daily_stats_follow_local_days_across_a_dst_change, |app| {
+long_session_test!(daily_stats_follow_local_days_across_a_dst_change, |app| {
     let user = app.student().await;
     set_timezone(&app, &user, "America/Los_Angeles").await;
     // 23:30 PDT on 8 March (the 23-hour day) is 06:30Z on 9 March.
@@ -1071,7 +1057,7 @@ study_test!(daily_stats_follow_local_days_across_a_dst_change, |app| {
     );
 });
 
-study_test!(stats_refuse_a_day_count_outside_1_to_365, |app| {
+long_session_test!(stats_refuse_a_day_count_outside_1_to_365, |app| {
     let user = app.student().await;
     for bad in ["0", "366", "400", "-1", "seven"] {
         let res = app
@@ -1091,7 +1077,7 @@ study_test!(stats_refuse_a_day_count_outside_1_to_365, |app| {
     );
 });
 
-study_test!(
+long_session_test!(
     a_session_logged_for_earlier_while_the_timer_runs_is_written,
     |app| {
         let user = app.student().await;
