@@ -6,8 +6,11 @@ pub mod model;
 pub mod password;
 pub mod routes;
 pub mod service;
+pub mod session;
 pub mod session_cache;
 pub mod tokens;
+
+pub use session::{AdminUser, CurrentUser, authenticate};
 
 pub const ROLE_STUDENT: &str = "student";
 pub const ROLE_ADMIN: &str = "admin";

@@ -9,9 +9,10 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::service::{self, ClientInfo};
+use super::{AdminUser, CurrentUser};
 use crate::http::Page;
 use crate::http::error::{AppResult, Problem};
-use crate::http::extract::{AdminUser, AppJson, AppPath, AppQuery, ClientIp, CurrentUser};
+use crate::http::extract::{AppJson, AppPath, AppQuery, ClientIp};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -14,6 +14,7 @@ use sea_orm::{
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use super::CurrentUser;
 use super::google::GoogleClaims;
 use super::model::*;
 use super::{ROLE_ADMIN, ROLE_STUDENT, password, session_cache, tokens};
@@ -23,7 +24,7 @@ use crate::entity::{
 };
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
-use crate::http::extract::{CurrentUser, encode_cursor};
+use crate::http::extract::encode_cursor;
 use crate::state::AppState;
 use crate::{gamification, ratelimit, study};
 
@@ -63,41 +64,6 @@ async fn limit_ip_and_account(
 
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
-}
-
-/// Checks an access token: signature, expiry, an unrevoked session, an active account.
-/// Logout, password change/reset and deactivation revoke sessions, so tokens end at once.
-pub async fn authenticate(state: &AppState, token: &str) -> AppResult<CurrentUser> {
-    let now = state.clock.now();
-    let claims = state.jwt.verify(token, now).ok_or(AppError::Unauthorized(
-        "the access token is invalid or expired",
-    ))?;
-    if let Some(user) = state.sessions.get(claims.sid, now)
-        && user.id == claims.sub
-    {
-        return Ok(user);
-    }
-    let generation = state.sessions.generation();
-    let found = auth_sessions::Entity::find_by_id(claims.sid)
-        .find_also_related(users::Entity)
-        .one(state.db.read())
-        .await?;
-    match found {
-        Some((session, Some(user)))
-            if session.revoked_at.is_none() && session.user_id == claims.sub && user.is_active =>
-        {
-            let user = CurrentUser {
-                id: user.id,
-                session_id: session.id,
-                role: user.role,
-            };
-            state.sessions.put(generation, user.clone(), now);
-            Ok(user)
-        }
-        _ => Err(AppError::Unauthorized(
-            "this session has ended; sign in again",
-        )),
-    }
 }
 
 pub async fn register(

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::streaks;
+use crate::accounts::CurrentUser;
 use crate::accounts::service::user_timezone;
 use crate::db::{Db, is_unique_violation, lock_user};
 use crate::entity::{study_sessions, subjects, topics, user_streaks};
@@ -31,7 +32,7 @@ use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult, FieldError};
-use crate::http::extract::{CurrentUser, PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor};
 use crate::state::AppState;
 
 /// The longest a session can last (SPEC §3 Study sessions): a timer left running is closed here.
