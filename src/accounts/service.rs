@@ -6,10 +6,10 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IdenStatic,
+    Iterable, QueryFilter, QueryOrder, QuerySelect,
 };
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -19,14 +19,12 @@ use super::google::GoogleClaims;
 use super::model::*;
 use super::{ROLE_ADMIN, ROLE_STUDENT, password, session_cache, tokens};
 use crate::db::is_unique_violation;
-use crate::entity::{
-    auth_sessions, email_tokens, refresh_tokens, user_profiles, user_streaks, users,
-};
+use crate::entity::{auth_sessions, email_tokens, refresh_tokens, user_profiles, users};
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
 use crate::http::extract::encode_cursor;
+use crate::ratelimit;
 use crate::state::AppState;
-use crate::{gamification, ratelimit, study};
 
 const PURPOSE_VERIFY: &str = "verify_email";
 const PURPOSE_RESET: &str = "password_reset";
@@ -903,27 +901,10 @@ async fn find_profile(
         .ok_or(AppError::NotFound("profile"))
 }
 
-/// `GET /me`: the account, its profile, XP, level and the streak as it stands today.
-/// One row of `GET /me`: the user, the profile, the streak and the XP total, read in one
-/// statement (this is the most frequent authenticated read).
-#[derive(Debug, FromQueryResult)]
-struct MeRow {
-    #[sea_orm(nested(prefix = "user_"))]
-    user: users::Model,
-    #[sea_orm(nested(prefix = "profile_"))]
-    profile: user_profiles::Model,
-    current_streak: Option<i32>,
-    longest_streak: Option<i32>,
-    last_study_date: Option<chrono::NaiveDate>,
-    total_xp: i64,
-    /// The start of the user's running study session, if one runs.
-    open_session_started_at: Option<DateTime<Utc>>,
-}
-
-pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse> {
-    use sea_orm::sea_query::{Alias, Query};
-    use sea_orm::{IdenStatic, Iterable, StatementBuilder};
-
+/// The accounts part of `GET /me`'s one statement: a select from `users` joined with the
+/// user's profile, every column of the user as `user_<column>` and of the profile as
+/// `profile_<column>`, for the user `user_id`. Other areas add their own columns to it.
+pub fn select_user_and_profile(user_id: Uuid) -> SelectStatement {
     let mut stmt = Query::select();
     for col in users::Column::iter() {
         stmt.expr_as(
@@ -937,72 +918,21 @@ pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse
             Alias::new(format!("profile_{}", col.as_str())),
         );
     }
-    stmt.columns([
-        (user_streaks::Entity, user_streaks::Column::CurrentStreak),
-        (user_streaks::Entity, user_streaks::Column::LongestStreak),
-        (user_streaks::Entity, user_streaks::Column::LastStudyDate),
-    ])
-    .expr_as(
-        gamification::xp::total_xp_of_users_row(),
-        Alias::new("total_xp"),
-    )
-    .expr_as(
-        study::service::open_session_start_of_users_row(),
-        Alias::new("open_session_started_at"),
-    )
-    .from(users::Entity)
-    .inner_join(
-        user_profiles::Entity,
-        Expr::col((user_profiles::Entity, user_profiles::Column::UserId))
-            .equals((users::Entity, users::Column::Id)),
-    )
-    .left_join(
-        user_streaks::Entity,
-        Expr::col((user_streaks::Entity, user_streaks::Column::UserId))
-            .equals((users::Entity, users::Column::Id)),
-    )
-    .and_where(users::Column::Id.eq(current.id));
-    let db = state.db.read();
-    let row = MeRow::find_by_statement(StatementBuilder::build(&stmt, &db.get_database_backend()))
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("user"))?;
-    let tz = row.profile.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let streak = row
-        .current_streak
-        .map(|current_streak| user_streaks::Model {
-            user_id: current.id,
-            current_streak,
-            longest_streak: row.longest_streak.unwrap_or(current_streak),
-            last_study_date: row.last_study_date,
-            updated_at: state.clock.now(),
-        });
-    // A session past its 4-hour cap reads as closed there, study day included (SPEC §3).
-    let now = state.clock.now();
-    let streak = match row.open_session_started_at {
-        Some(started) if study::service::past_cap(started, now) => study::streaks::with_study_day(
-            streak,
-            current.id,
-            tz,
-            started + Duration::seconds(study::service::MAX_SESSION_SECONDS),
-        ),
-        _ => streak,
-    };
-    let current_streak = study::streaks::displayed_current(streak.as_ref(), tz, now);
-    Ok(MeResponse {
-        user: row.user.into(),
-        profile: row.profile.into(),
-        level: gamification::xp::level_for(row.total_xp),
-        total_xp: row.total_xp,
-        current_streak,
-    })
+    stmt.from(users::Entity)
+        .inner_join(
+            user_profiles::Entity,
+            Expr::col((user_profiles::Entity, user_profiles::Column::UserId))
+                .equals((users::Entity, users::Column::Id)),
+        )
+        .and_where(users::Column::Id.eq(user_id));
+    stmt
 }
 
 pub async fn update_profile(
     state: &AppState,
     current: &CurrentUser,
     req: UpdateProfileRequest,
-) -> AppResult<MeResponse> {
+) -> AppResult<()> {
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     let profile = find_profile(&txn, current.id).await?;
@@ -1066,7 +996,7 @@ pub async fn update_profile(
     active.updated_at = Set(now);
     active.update(&txn).await?;
     txn.commit().await?;
-    me(state, current).await
+    Ok(())
 }
 
 /// Deletes the account and, through the foreign keys, everything personal of it.
