@@ -16,7 +16,7 @@ use super::profile::*;
 use super::service::*;
 use super::signin::*;
 use super::{ROLE_STUDENT, tokens};
-use crate::db::is_unique_violation;
+use crate::db::violated_unique_constraint;
 use crate::entity::users;
 use crate::http::error::{AppError, AppResult};
 use crate::ratelimit;
@@ -82,8 +82,10 @@ pub async fn google_sign_in(
 /// A unique violation on the users' email or Google id: a concurrent sign-in created or linked
 /// the account first.
 pub(super) fn lost_google_race(err: &DbErr) -> bool {
-    is_unique_violation(err, "users_email_key", "users.email")
-        || is_unique_violation(err, "users_google_id_key", "users.google_id")
+    matches!(
+        violated_unique_constraint(err),
+        Some("users_email_key" | "users_google_id_key")
+    )
 }
 
 /// The account a verified Google identity signs in to, creating, linking or taking it over as

@@ -14,7 +14,7 @@ use super::model::*;
 use super::profile::*;
 use super::service::*;
 use super::{ROLE_STUDENT, password, session_cache, tokens};
-use crate::db::is_unique_violation;
+use crate::db::violated_unique_constraint;
 use crate::entity::{auth_sessions, refresh_tokens, users};
 use crate::http::error::{AppError, AppResult};
 use crate::ratelimit;
@@ -63,7 +63,7 @@ pub async fn register(
     .await;
     let user = match inserted {
         Ok(user) => user,
-        Err(e) if is_unique_violation(&e, "users_email_key", "users.email") => {
+        Err(e) if violated_unique_constraint(&e) == Some("users_email_key") => {
             return Err(AppError::conflict(
                 "email-taken",
                 "an account with this email already exists; sign in or reset the password",

@@ -16,7 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::model::*;
-use crate::db::{is_unique_violation, lock_user};
+use crate::db::{lock_user, violated_unique_constraint};
 use crate::entity::{lesson_progress, lessons, subjects, topic_progress, topics};
 use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
@@ -106,15 +106,11 @@ where
 }
 
 fn subject_name_taken(err: &DbErr) -> bool {
-    is_unique_violation(err, "subjects_name_key", "subjects.name")
+    violated_unique_constraint(err) == Some("subjects_name_key")
 }
 
 fn topic_name_taken(err: &DbErr) -> bool {
-    is_unique_violation(
-        err,
-        "topics_subject_name_key",
-        "topics.subject_id, topics.name",
-    )
+    violated_unique_constraint(err) == Some("topics_subject_name_key")
 }
 
 fn is_foreign_key_violation(err: &DbErr) -> bool {

@@ -27,7 +27,7 @@ use super::model::*;
 use super::streaks;
 use crate::accounts::CurrentUser;
 use crate::accounts::service::user_timezone;
-use crate::db::{Db, is_unique_violation, lock_user};
+use crate::db::{Db, lock_user, violated_unique_constraint};
 use crate::entity::{study_sessions, subjects, topics, user_streaks, users};
 use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
@@ -206,9 +206,7 @@ pub async fn start(
         Ok(session) => session,
         // The partial unique index is the last word on "one open session"; the user lock makes
         // this rare, but a writer that skipped the lock still cannot open a second one.
-        Err(e)
-            if is_unique_violation(&e, "study_sessions_one_open_key", "study_sessions.user_id") =>
-        {
+        Err(e) if violated_unique_constraint(&e) == Some("study_sessions_one_open_key") => {
             txn.rollback().await?;
             let open = find_open(state.db.read(), user.id).await?;
             return Err(open.map_or_else(
