@@ -172,3 +172,10 @@ pub async fn lock_user(conn: &impl ConnectionTrait, user_id: uuid::Uuid) -> Resu
         .await?;
     Ok(())
 }
+
+/// Sets `field` to `value` when there is one: a PATCH changes only the fields it names.
+pub fn set_if_some<V: Into<sea_orm::Value>>(field: &mut sea_orm::ActiveValue<V>, value: Option<V>) {
+    if let Some(v) = value {
+        *field = sea_orm::ActiveValue::Set(v);
+    }
+}

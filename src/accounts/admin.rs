@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::CurrentUser;
 use super::model::*;
-use super::profile::*;
-use super::service::*;
-use super::signin::*;
+use super::profile::{create_profile, find_user};
+use super::service::{PROVIDER_EMAIL, normalize_email};
+use super::signin::revoke_sessions;
 use super::{ROLE_ADMIN, ROLE_STUDENT, password, session_cache};
 use crate::entity::{user_profiles, users};
 use crate::http::Page;

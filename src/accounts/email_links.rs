@@ -8,9 +8,11 @@ use uuid::Uuid;
 
 use super::CurrentUser;
 use super::model::*;
-use super::profile::*;
-use super::service::*;
-use super::signin::*;
+use super::profile::{find_user, personal_words};
+use super::service::{
+    ClientInfo, PURPOSE_RESET, PURPOSE_VERIFY, limit_ip_and_account, normalize_email,
+};
+use super::signin::revoke_sessions;
 use super::{password, tokens};
 use crate::entity::{email_tokens, users};
 use crate::http::error::{AppError, AppResult};

@@ -9,12 +9,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::email_links::*;
+use super::email_links::use_up_email_tokens;
 use super::google::GoogleClaims;
 use super::model::*;
-use super::profile::*;
-use super::service::*;
-use super::signin::*;
+use super::profile::{create_profile, find_user};
+use super::service::{ClientInfo, GOOGLE_SIGN_IN_ATTEMPTS, PROVIDER_GOOGLE, normalize_email};
+use super::signin::{revoke_sessions, start_session, touch_login};
 use super::{ROLE_STUDENT, tokens};
 use crate::db::violated_unique_constraint;
 use crate::entity::users;

@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::CurrentUser;
 use super::model::*;
-use super::service::*;
+use super::service::DEFAULT_TIMEZONE;
 use super::session_cache;
+use crate::db::set_if_some;
 use crate::entity::{user_profiles, users};
 use crate::http::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -126,39 +127,23 @@ pub async fn update_profile(
         study_preference,
         onboarding_completed,
     } = req;
-    if let Some(name) = full_name {
-        active.full_name = Set(name.trim().to_string());
-    }
-    if let Some(v) = primary_goal {
-        active.primary_goal = Set(v);
-    }
-    if let Some(v) = study_preference {
-        active.study_preference = Set(v);
-    }
-    if let Some(v) = avatar_url {
-        active.avatar_url = Set(v);
-    }
-    if let Some(v) = bio {
-        active.bio = Set(v);
-    }
-    if let Some(v) = grade_level {
-        active.grade_level = Set(v);
-    }
-    if let Some(v) = school {
-        active.school = Set(v);
-    }
-    if let Some(v) = learning_goals {
-        active.learning_goals = Set(v);
-    }
-    if let Some(v) = preferred_subjects {
-        active.preferred_subjects = Set(Some(serde_json::json!(v)));
-    }
-    if let Some(v) = daily_goal_minutes {
-        active.daily_goal_minutes = Set(v);
-    }
-    if let Some(v) = timezone {
-        active.timezone = Set(v);
-    }
+    set_if_some(
+        &mut active.full_name,
+        full_name.map(|name| name.trim().to_string()),
+    );
+    set_if_some(&mut active.primary_goal, primary_goal);
+    set_if_some(&mut active.study_preference, study_preference);
+    set_if_some(&mut active.avatar_url, avatar_url);
+    set_if_some(&mut active.bio, bio);
+    set_if_some(&mut active.grade_level, grade_level);
+    set_if_some(&mut active.school, school);
+    set_if_some(&mut active.learning_goals, learning_goals);
+    set_if_some(
+        &mut active.preferred_subjects,
+        preferred_subjects.map(|v| Some(serde_json::json!(v))),
+    );
+    set_if_some(&mut active.daily_goal_minutes, daily_goal_minutes);
+    set_if_some(&mut active.timezone, timezone);
     // Onboarding completes once the student has said what they study for and how they like
     // to study; an explicit value wins.
     let onboarded = onboarding_completed.unwrap_or_else(|| {

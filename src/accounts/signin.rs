@@ -9,10 +9,13 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::CurrentUser;
-use super::email_links::*;
+use super::email_links::{create_email_token, send_verification_email};
 use super::model::*;
-use super::profile::*;
-use super::service::*;
+use super::profile::{create_profile, find_user, personal_words};
+use super::service::{
+    ClientInfo, PROVIDER_EMAIL, PURPOSE_VERIFY, REFRESH_RACE_GRACE_SECS, limit_ip_and_account,
+    normalize_email,
+};
 use super::{ROLE_STUDENT, password, session_cache, tokens};
 use crate::db::violated_unique_constraint;
 use crate::entity::{auth_sessions, refresh_tokens, users};
