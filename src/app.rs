@@ -26,6 +26,7 @@ pub const API_PREFIX: &str = "/api/v1";
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::accounts::routes::routes())
+        .merge(crate::me::routes::routes())
         .merge(crate::content::routes::routes())
         .merge(crate::study::routes::routes())
         .merge(crate::gamification::routes::routes())

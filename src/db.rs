@@ -102,14 +102,48 @@ fn sqlite_options(url: &str, max_connections: u32) -> ConnectOptions {
     opts
 }
 
-/// True when `err` is a unique violation of the named constraint. PostgreSQL reports the
-/// constraint's name; SQLite reports the columns (`table.col, table.col`), so both are given.
-pub fn is_unique_violation(err: &DbErr, constraint: &str, sqlite_columns: &str) -> bool {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(msg)) => {
-            msg.contains(constraint) || msg.contains(sqlite_columns)
+/// The unique constraints the application answers for, each with the columns SQLite names in
+/// its place: PostgreSQL reports a violated constraint by name, SQLite only as
+/// `UNIQUE constraint failed: table.col, …`. One table, so call sites know names only.
+const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
+    ("users_email_key", "users.email"),
+    ("users_google_id_key", "users.google_id"),
+    ("subjects_name_key", "subjects.name"),
+    ("topics_subject_name_key", "topics.subject_id, topics.name"),
+    ("achievements_title_key", "achievements.title"),
+    ("study_sessions_one_open_key", "study_sessions.user_id"),
+];
+
+const SQLITE_UNIQUE_PREFIX: &str = "UNIQUE constraint failed: ";
+
+/// The name of the unique constraint `err` violates, on either backend: `None` when `err` is
+/// no unique violation or violates one that [`UNIQUE_CONSTRAINTS`] does not list.
+pub fn violated_unique_constraint(err: &DbErr) -> Option<&'static str> {
+    let Some(SqlErr::UniqueConstraintViolation(msg)) = err.sql_err() else {
+        return None;
+    };
+    let reported = database_error(err).and_then(|e| e.constraint().map(str::to_owned));
+    let columns = msg.strip_prefix(SQLITE_UNIQUE_PREFIX).map(str::trim);
+    UNIQUE_CONSTRAINTS
+        .iter()
+        .find(|(name, sqlite_columns)| match (&reported, columns) {
+            (Some(reported), _) => reported == name,
+            (None, Some(columns)) => columns == *sqlite_columns,
+            (None, None) => false,
+        })
+        .map(|(name, _)| *name)
+}
+
+/// The database's own error behind `err`, when the statement reached the database.
+fn database_error(err: &DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseError + 'static)> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match std::ops::Deref::deref(e) {
+                sea_orm::sqlx::Error::Database(db) => Some(&**db),
+                _ => None,
+            }
         }
-        _ => false,
+        _ => None,
     }
 }
 
@@ -137,4 +171,11 @@ pub async fn lock_user(conn: &impl ConnectionTrait, user_id: uuid::Uuid) -> Resu
         .one(conn)
         .await?;
     Ok(())
+}
+
+/// Sets `field` to `value` when there is one: a PATCH changes only the fields it names.
+pub fn set_if_some<V: Into<sea_orm::Value>>(field: &mut sea_orm::ActiveValue<V>, value: Option<V>) {
+    if let Some(v) = value {
+        *field = sea_orm::ActiveValue::Set(v);
+    }
 }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod mail;
 pub mod maintenance;
 pub mod mastery;
+pub mod me;
 pub mod quizzes;
 pub mod ratelimit;
 pub mod server;

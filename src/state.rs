@@ -62,7 +62,7 @@ impl AppState {
             clock,
             mailer,
             google: Arc::new(google),
-            metrics: crate::http::metrics::handle(),
+            metrics: crate::telemetry::metrics_handle(),
             sessions,
         })
     }

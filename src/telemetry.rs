@@ -1,5 +1,9 @@
-//! Structured logs: text for people, JSON for collectors; `RUST_LOG` filters.
+//! Structured logs: text for people, JSON for collectors; `RUST_LOG` filters. And the
+//! process-wide Prometheus recorder whose handle `AppState` keeps for `/metrics`.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 pub fn init(format: &str) {
@@ -11,4 +15,18 @@ pub fn init(format: &str) {
     } else {
         builder.try_init()
     };
+}
+
+/// The process-wide recorder, installed on first use (a process has one recorder).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(h) => Some(h),
+            Err(err) => {
+                tracing::warn!(error = %err, "metrics recorder not installed");
+                None
+            }
+        })
+        .clone()
 }

@@ -221,15 +221,6 @@ pub struct AuthResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MeResponse {
-    pub user: UserView,
-    pub profile: ProfileView,
-    pub total_xp: i64,
-    pub level: i32,
-    pub current_streak: i32,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct AcceptedResponse {
     pub message: &'static str,
 }

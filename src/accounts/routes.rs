@@ -9,9 +9,10 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::service::{self, ClientInfo};
+use super::{AdminUser, CurrentUser};
 use crate::http::Page;
 use crate::http::error::{AppResult, Problem};
-use crate::http::extract::{AdminUser, AppJson, AppPath, AppQuery, ClientIp, CurrentUser};
+use crate::http::extract::{AppJson, AppPath, AppQuery, ClientIp};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -26,8 +27,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_password_reset))
         .routes(routes!(confirm_password_reset))
         .routes(routes!(change_password))
-        .routes(routes!(me, delete_me))
-        .routes(routes!(update_profile))
         .routes(routes!(admin_list_users))
         .routes(routes!(admin_update_user))
 }
@@ -204,32 +203,6 @@ async fn change_password(
 ) -> AppResult<StatusCode> {
     service::change_password(&state, &user, req).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The signed-in user, profile, XP, level and current streak.
-#[utoipa::path(get, path = "/me", tag = "me", security(("bearer" = [])),
-    responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
-async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<MeResponse>> {
-    Ok(Json(service::me(&state, &user).await?))
-}
-
-/// Delete the account and everything personal of it.
-#[utoipa::path(delete, path = "/me", tag = "me", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem)))]
-async fn delete_me(State(state): State<AppState>, user: CurrentUser) -> AppResult<StatusCode> {
-    service::delete_account(&state, &user).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Update the profile; fields left out stay as they are.
-#[utoipa::path(patch, path = "/me/profile", tag = "me", request_body = UpdateProfileRequest, security(("bearer" = [])),
-    responses((status = 200, body = MeResponse), (status = 422, body = Problem)))]
-async fn update_profile(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    AppJson(req): AppJson<UpdateProfileRequest>,
-) -> AppResult<Json<MeResponse>> {
-    Ok(Json(service::update_profile(&state, &user, req).await?))
 }
 
 /// List users (admin), optionally filtered by part of an email or name.

@@ -27,7 +27,7 @@ use sea_orm::sqlx::postgres::{PgListener, PgPool};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
-use crate::http::extract::CurrentUser;
+use super::CurrentUser;
 
 /// The PostgreSQL channel that carries "this user's sessions changed".
 pub const CHANNEL: &str = "studium_sessions";

@@ -10,9 +10,10 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::service;
+use crate::accounts::{AdminUser, CurrentUser};
 use crate::http::Page;
 use crate::http::error::{AppResult, Problem};
-use crate::http::extract::{AdminUser, AppJson, AppPath, AppQuery, CurrentUser, PageParams};
+use crate::http::extract::{AppJson, AppPath, AppQuery, PageParams};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -16,7 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::model::*;
-use crate::db::{is_unique_violation, lock_user};
+use crate::db::{lock_user, set_if_some, violated_unique_constraint};
 use crate::entity::{lesson_progress, lessons, subjects, topic_progress, topics};
 use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
@@ -84,8 +84,10 @@ where
     Ok((rows, next))
 }
 
-/// The order index after the last of `select`'s rows: where a new item goes by default.
-async fn next_order_index<E>(
+/// The order index a new item was `given`, else the one after the last of `select`'s rows:
+/// where a new item goes by default.
+async fn order_index_or_next<E>(
+    given: Option<i32>,
     conn: &impl ConnectionTrait,
     select: Select<E>,
     order_col: E::Column,
@@ -93,6 +95,9 @@ async fn next_order_index<E>(
 where
     E: EntityTrait,
 {
+    if let Some(given) = given {
+        return Ok(given);
+    }
     let max: Option<Option<i32>> = select
         .select_only()
         .column_as(ColumnTrait::max(&order_col), "max_order")
@@ -105,16 +110,16 @@ where
     })
 }
 
-fn subject_name_taken(err: &DbErr) -> bool {
-    is_unique_violation(err, "subjects_name_key", "subjects.name")
-}
-
-fn topic_name_taken(err: &DbErr) -> bool {
-    is_unique_violation(
-        err,
-        "topics_subject_name_key",
-        "topics.subject_id, topics.name",
-    )
+/// A failed catalogue write as the API answers it: a subject or topic name already taken is a
+/// 409 (by constraint name), a foreign-key violation is `on_foreign_key` where the caller
+/// names one, anything else the database error.
+fn write_error(err: DbErr, on_foreign_key: Option<AppError>) -> AppError {
+    match (violated_unique_constraint(&err), on_foreign_key) {
+        (Some("subjects_name_key"), _) => subject_conflict(),
+        (Some("topics_subject_name_key"), _) => topic_conflict(),
+        (_, Some(answer)) if is_foreign_key_violation(&err) => answer,
+        _ => err.into(),
+    }
 }
 
 fn is_foreign_key_violation(err: &DbErr) -> bool {
@@ -200,12 +205,13 @@ pub async fn get_subject(state: &AppState, id: Uuid) -> AppResult<SubjectView> {
 pub async fn create_subject(state: &AppState, req: CreateSubjectRequest) -> AppResult<SubjectView> {
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
-    let order_index = match req.order_index {
-        Some(i) => i,
-        None => {
-            next_order_index(&txn, subjects::Entity::find(), subjects::Column::OrderIndex).await?
-        }
-    };
+    let order_index = order_index_or_next(
+        req.order_index,
+        &txn,
+        subjects::Entity::find(),
+        subjects::Column::OrderIndex,
+    )
+    .await?;
     let subject = subjects::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(req.name.trim().to_string()),
@@ -218,13 +224,7 @@ pub async fn create_subject(state: &AppState, req: CreateSubjectRequest) -> AppR
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if subject_name_taken(&e) {
-            subject_conflict()
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| write_error(e, None))?;
     txn.commit().await?;
     Ok(subject.into())
 }
@@ -245,29 +245,16 @@ pub async fn update_subject(
         color,
         order_index,
     } = req;
-    if let Some(v) = name {
-        active.name = Set(v.trim().to_string());
-    }
-    if let Some(v) = description {
-        active.description = Set(v);
-    }
-    if let Some(v) = icon {
-        active.icon = Set(v);
-    }
-    if let Some(v) = color {
-        active.color = Set(v);
-    }
-    if let Some(v) = order_index {
-        active.order_index = Set(v);
-    }
+    set_if_some(&mut active.name, name.map(|v| v.trim().to_string()));
+    set_if_some(&mut active.description, description);
+    set_if_some(&mut active.icon, icon);
+    set_if_some(&mut active.color, color);
+    set_if_some(&mut active.order_index, order_index);
     active.updated_at = Set(now);
-    let subject = active.update(&txn).await.map_err(|e| {
-        if subject_name_taken(&e) {
-            subject_conflict()
-        } else {
-            e.into()
-        }
-    })?;
+    let subject = active
+        .update(&txn)
+        .await
+        .map_err(|e| write_error(e, None))?;
     txn.commit().await?;
     Ok(subject.into())
 }
@@ -343,11 +330,13 @@ pub async fn delete_subject(state: &AppState, id: Uuid, cascade: bool) -> AppRes
         .await
         // A topic added by a concurrent request after the check above.
         .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                AppError::conflict("has-topics", "this subject gained topics meanwhile")
-            } else {
-                e.into()
-            }
+            write_error(
+                e,
+                Some(AppError::conflict(
+                    "has-topics",
+                    "this subject gained topics meanwhile",
+                )),
+            )
         })?;
     txn.commit().await?;
     Ok(())
@@ -400,17 +389,13 @@ pub async fn create_topic(
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     find_subject(&txn, subject_id).await?;
-    let order_index = match req.order_index {
-        Some(i) => i,
-        None => {
-            next_order_index(
-                &txn,
-                topics::Entity::find().filter(topics::Column::SubjectId.eq(subject_id)),
-                topics::Column::OrderIndex,
-            )
-            .await?
-        }
-    };
+    let order_index = order_index_or_next(
+        req.order_index,
+        &txn,
+        topics::Entity::find().filter(topics::Column::SubjectId.eq(subject_id)),
+        topics::Column::OrderIndex,
+    )
+    .await?;
     let topic = topics::ActiveModel {
         id: Set(Uuid::now_v7()),
         subject_id: Set(subject_id),
@@ -423,15 +408,7 @@ pub async fn create_topic(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if topic_name_taken(&e) {
-            topic_conflict()
-        } else if is_foreign_key_violation(&e) {
-            AppError::NotFound("subject")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| write_error(e, Some(AppError::NotFound("subject"))))?;
     txn.commit().await?;
     Ok(topic.into())
 }
@@ -458,28 +435,15 @@ pub async fn update_topic(
         }
         active.subject_id = Set(v);
     }
-    if let Some(v) = name {
-        active.name = Set(v.trim().to_string());
-    }
-    if let Some(v) = description {
-        active.description = Set(v);
-    }
-    if let Some(v) = difficulty_level {
-        active.difficulty_level = Set(v);
-    }
-    if let Some(v) = order_index {
-        active.order_index = Set(v);
-    }
+    set_if_some(&mut active.name, name.map(|v| v.trim().to_string()));
+    set_if_some(&mut active.description, description);
+    set_if_some(&mut active.difficulty_level, difficulty_level);
+    set_if_some(&mut active.order_index, order_index);
     active.updated_at = Set(now);
-    let topic = active.update(&txn).await.map_err(|e| {
-        if topic_name_taken(&e) {
-            topic_conflict()
-        } else if is_foreign_key_violation(&e) {
-            AppError::invalid("subject_id", "no such subject")
-        } else {
-            e.into()
-        }
-    })?;
+    let topic = active
+        .update(&txn)
+        .await
+        .map_err(|e| write_error(e, Some(AppError::invalid("subject_id", "no such subject"))))?;
     txn.commit().await?;
     Ok(topic.into())
 }
@@ -534,13 +498,7 @@ pub async fn delete_topic(state: &AppState, id: Uuid, cascade: bool) -> AppResul
         .exec(&txn)
         .await
         // A lesson added by a concurrent request after the check above.
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                has_lessons("topic")
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| write_error(e, Some(has_lessons("topic"))))?;
     txn.commit().await?;
     Ok(())
 }
@@ -651,17 +609,13 @@ pub async fn create_lesson(
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     find_topic(&txn, topic_id).await?;
-    let order_index = match req.order_index {
-        Some(i) => i,
-        None => {
-            next_order_index(
-                &txn,
-                lessons::Entity::find().filter(lessons::Column::TopicId.eq(topic_id)),
-                lessons::Column::OrderIndex,
-            )
-            .await?
-        }
-    };
+    let order_index = order_index_or_next(
+        req.order_index,
+        &txn,
+        lessons::Entity::find().filter(lessons::Column::TopicId.eq(topic_id)),
+        lessons::Column::OrderIndex,
+    )
+    .await?;
     let lesson = lessons::ActiveModel {
         id: Set(Uuid::now_v7()),
         topic_id: Set(topic_id),
@@ -676,13 +630,7 @@ pub async fn create_lesson(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if is_foreign_key_violation(&e) {
-            AppError::NotFound("topic")
-        } else {
-            AppError::from(e)
-        }
-    })?;
+    .map_err(|e| write_error(e, Some(AppError::NotFound("topic"))))?;
     txn.commit().await?;
     Ok(LessonView::new(lesson, None))
 }
@@ -722,32 +670,20 @@ pub async fn update_lesson(
         }
         active.topic_id = Set(v);
     }
-    if let Some(v) = title {
-        active.title = Set(v.trim().to_string());
-    }
-    if let Some(v) = content {
-        active.content = Set(v);
-    }
-    if let Some(v) = content_type {
-        active.content_type = Set(v);
-    }
-    if let Some(v) = content_url {
-        active.content_url = Set(v);
-    }
-    if let Some(v) = order_index {
-        active.order_index = Set(v);
-    }
-    if let Some(v) = estimated_duration_minutes {
-        active.estimated_duration_minutes = Set(v);
-    }
+    set_if_some(&mut active.title, title.map(|v| v.trim().to_string()));
+    set_if_some(&mut active.content, content);
+    set_if_some(&mut active.content_type, content_type);
+    set_if_some(&mut active.content_url, content_url);
+    set_if_some(&mut active.order_index, order_index);
+    set_if_some(
+        &mut active.estimated_duration_minutes,
+        estimated_duration_minutes,
+    );
     active.updated_at = Set(now);
-    let lesson = active.update(&txn).await.map_err(|e| {
-        if is_foreign_key_violation(&e) {
-            AppError::invalid("topic_id", "no such topic")
-        } else {
-            AppError::from(e)
-        }
-    })?;
+    let lesson = active
+        .update(&txn)
+        .await
+        .map_err(|e| write_error(e, Some(AppError::invalid("topic_id", "no such topic"))))?;
     let progress = find_progress(&txn, user_id, id).await?;
     txn.commit().await?;
     Ok(LessonView::new(lesson, progress.as_ref()))

@@ -12,11 +12,12 @@ use uuid::Uuid;
 use super::achievements::{Criteria, Metrics};
 use super::model::*;
 use super::xp;
-use crate::db::is_unique_violation;
+use crate::accounts::CurrentUser;
+use crate::db::violated_unique_constraint;
 use crate::entity::{achievements, user_achievements, xp_logs};
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
-use crate::http::extract::{CurrentUser, PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor};
 use crate::state::AppState;
 
 /// `GET /me/xp`: total XP, the level of the SPEC curve with its bounds, and the latest awards.
@@ -101,7 +102,7 @@ pub async fn list_achievements(
 }
 
 fn name_taken(err: DbErr) -> AppError {
-    if is_unique_violation(&err, "achievements_title_key", "achievements.title") {
+    if violated_unique_constraint(&err) == Some("achievements_title_key") {
         return AppError::conflict(
             "achievement-title-taken",
             "an achievement with this title already exists",

@@ -1,5 +1,5 @@
 //! Extractors that parse at the edge: validated JSON and query strings whose failures are
-//! problem documents, the signed-in user, the admin guard, the client's address, pagination.
+//! problem documents, the client's address, pagination. The signed-in user lives with accounts.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::accounts::service::authenticate;
 use crate::http::error::{AppError, FieldError};
 use crate::state::AppState;
 
@@ -196,66 +195,6 @@ where
             })?;
         value.validate().map_err(validation_errors)?;
         Ok(AppQuery(value))
-    }
-}
-
-/// The signed-in user, from a valid, unrevoked access token of an active account.
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub id: Uuid,
-    pub session_id: Uuid,
-    pub role: String,
-}
-
-impl CurrentUser {
-    pub fn is_admin(&self) -> bool {
-        self.role == crate::accounts::ROLE_ADMIN
-    }
-}
-
-impl FromRequestParts<AppState> for CurrentUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if let Some(user) = parts.extensions.get::<CurrentUser>() {
-            return Ok(user.clone());
-        }
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AppError::Unauthorized("a bearer access token is required"))?;
-        let user = authenticate(state, token).await?;
-        parts.extensions.insert(user.clone());
-        Ok(user)
-    }
-}
-
-/// A signed-in admin; students get 403.
-#[derive(Debug, Clone)]
-pub struct AdminUser(pub CurrentUser);
-
-impl FromRequestParts<AppState> for AdminUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let user = CurrentUser::from_request_parts(parts, state).await?;
-        if !user.is_admin() {
-            return Err(AppError::Forbidden("this action needs the admin role"));
-        }
-        Ok(AdminUser(user))
     }
 }
 

@@ -1,29 +1,14 @@
-//! Prometheus metrics: request counts and latencies per route, served at `/metrics`.
+//! Prometheus metrics: request counts and latencies per route, served at `/metrics`; the
+//! recorder itself is installed by `crate::telemetry`.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
-
-/// The process-wide recorder, installed on first use (a process has one recorder).
-pub fn handle() -> Option<PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(h) => Some(h),
-            Err(err) => {
-                tracing::warn!(error = %err, "metrics recorder not installed");
-                None
-            }
-        })
-        .clone()
-}
 
 pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();

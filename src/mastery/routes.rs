@@ -7,9 +7,10 @@ use utoipa_axum::routes;
 
 use super::model::TopicMasteryView;
 use super::service;
+use crate::accounts::CurrentUser;
 use crate::http::Page;
 use crate::http::error::{AppResult, Problem};
-use crate::http::extract::{AppQuery, CurrentUser, PageParams};
+use crate::http::extract::{AppQuery, PageParams};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

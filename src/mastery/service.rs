@@ -42,10 +42,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::model::{MasteryLevel, TopicMasteryView};
+use crate::accounts::CurrentUser;
 use crate::entity::{lesson_progress, lessons, topic_progress, topics};
 use crate::http::Page;
 use crate::http::error::AppResult;
-use crate::http::extract::{CurrentUser, PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor};
 use crate::state::AppState;
 
 /// Weight of the newest quiz in the moving average.

@@ -10,9 +10,10 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::{service, stats};
+use crate::accounts::CurrentUser;
 use crate::http::Page;
 use crate::http::error::{AppResult, Problem};
-use crate::http::extract::{AppJson, AppPath, AppQuery, CurrentUser, OptionalJson};
+use crate::http::extract::{AppJson, AppPath, AppQuery, OptionalJson};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -16,6 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -24,14 +25,15 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::streaks;
+use crate::accounts::CurrentUser;
 use crate::accounts::service::user_timezone;
-use crate::db::{Db, is_unique_violation, lock_user};
-use crate::entity::{study_sessions, subjects, topics, user_streaks};
+use crate::db::{Db, lock_user, violated_unique_constraint};
+use crate::entity::{study_sessions, subjects, topics, user_streaks, users};
 use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult, FieldError};
-use crate::http::extract::{CurrentUser, PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor};
 use crate::state::AppState;
 
 /// The longest a session can last (SPEC §3 Study sessions): a timer left running is closed here.
@@ -53,6 +55,61 @@ pub fn open_session_start_of_users_row() -> sea_orm::sea_query::Expr {
     sea_orm::sea_query::Expr::cust(
         "(SELECT s.started_at FROM study_sessions s WHERE s.user_id = users.id AND s.ended_at IS NULL)",
     )
+}
+
+/// The study part of `GET /me`'s one statement over `users`: the streak's columns
+/// (`current_streak`, `longest_streak`, `last_study_date`; NULL without a streak row).
+/// The running session's start comes from [`open_session_start_of_users_row`].
+pub fn select_streak_of_users_row(stmt: &mut SelectStatement) {
+    stmt.columns([
+        (user_streaks::Entity, user_streaks::Column::CurrentStreak),
+        (user_streaks::Entity, user_streaks::Column::LongestStreak),
+        (user_streaks::Entity, user_streaks::Column::LastStudyDate),
+    ])
+    .left_join(
+        user_streaks::Entity,
+        Expr::col((user_streaks::Entity, user_streaks::Column::UserId))
+            .equals((users::Entity, users::Column::Id)),
+    );
+}
+
+/// What [`select_streak_of_users_row`] and [`open_session_start_of_users_row`] read of a user.
+#[derive(Debug, Clone, Copy)]
+pub struct StreakOfUsersRow {
+    pub current_streak: Option<i32>,
+    pub longest_streak: Option<i32>,
+    pub last_study_date: Option<chrono::NaiveDate>,
+    /// The start of the user's running study session, if one runs.
+    pub open_session_started_at: Option<DateTime<Utc>>,
+}
+
+/// The current streak `GET /me` shows from the columns it read: a session past its 4-hour cap
+/// reads as closed there, study day included (SPEC §3).
+pub fn displayed_streak_of_row(
+    user_id: Uuid,
+    row: StreakOfUsersRow,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> i32 {
+    let streak = row
+        .current_streak
+        .map(|current_streak| user_streaks::Model {
+            user_id,
+            current_streak,
+            longest_streak: row.longest_streak.unwrap_or(current_streak),
+            last_study_date: row.last_study_date,
+            updated_at: now,
+        });
+    let streak = match row.open_session_started_at {
+        Some(started) if past_cap(started, now) => streaks::with_study_day(
+            streak,
+            user_id,
+            tz,
+            started + Duration::seconds(MAX_SESSION_SECONDS),
+        ),
+        _ => streak,
+    };
+    streaks::displayed_current(streak.as_ref(), tz, now)
 }
 
 /// Whether a session open since `started_at` has reached its 4-hour cap at `now`, and so is
@@ -149,9 +206,7 @@ pub async fn start(
         Ok(session) => session,
         // The partial unique index is the last word on "one open session"; the user lock makes
         // this rare, but a writer that skipped the lock still cannot open a second one.
-        Err(e)
-            if is_unique_violation(&e, "study_sessions_one_open_key", "study_sessions.user_id") =>
-        {
+        Err(e) if violated_unique_constraint(&e) == Some("study_sessions_one_open_key") => {
             txn.rollback().await?;
             let open = find_open(state.db.read(), user.id).await?;
             return Err(open.map_or_else(

@@ -15,10 +15,10 @@ use uuid::Uuid;
 use super::model::*;
 use super::service;
 use super::streaks::local_date;
+use crate::accounts::CurrentUser;
 use crate::accounts::service::user_timezone;
 use crate::entity::{study_sessions, xp_logs};
 use crate::http::error::AppResult;
-use crate::http::extract::CurrentUser;
 use crate::state::AppState;
 
 /// The first instant of local date `date` in `tz`. Where a DST change repeats midnight, the

@@ -1,0 +1,47 @@
+//! HTTP handlers of the signed-in user's own view: extract, call one service function, answer.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::model::MeResponse;
+use super::service;
+use crate::accounts::CurrentUser;
+use crate::accounts::model::UpdateProfileRequest;
+use crate::http::error::{AppResult, Problem};
+use crate::http::extract::AppJson;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me, delete_me))
+        .routes(routes!(update_profile))
+}
+
+/// The signed-in user, profile, XP, level and current streak.
+#[utoipa::path(get, path = "/me", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
+async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<MeResponse>> {
+    Ok(Json(service::me(&state, &user).await?))
+}
+
+/// Delete the account and everything personal of it.
+#[utoipa::path(delete, path = "/me", tag = "me", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn delete_me(State(state): State<AppState>, user: CurrentUser) -> AppResult<StatusCode> {
+    crate::accounts::service::delete_account(&state, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Update the profile; fields left out stay as they are.
+#[utoipa::path(patch, path = "/me/profile", tag = "me", request_body = UpdateProfileRequest, security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 422, body = Problem)))]
+async fn update_profile(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppJson(req): AppJson<UpdateProfileRequest>,
+) -> AppResult<Json<MeResponse>> {
+    Ok(Json(service::update_profile(&state, &user, req).await?))
+}
