@@ -147,11 +147,6 @@ fn database_error(err: &DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseErr
     }
 }
 
-/// True for a unique violation of any kind.
-pub fn is_any_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
 /// True when the database could not be reached at all (as opposed to a failed statement).
 pub fn is_unavailable(err: &DbErr) -> bool {
     matches!(
