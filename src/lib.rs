@@ -20,3 +20,4 @@ pub mod server;
 pub mod state;
 pub mod study;
 pub mod telemetry;
+pub mod tutor;
