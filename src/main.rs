@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use studium::clock::Clock;
 use studium::config::Config;
 use studium::db::Db;
 use studium::state::AppState;
+use studium::tutor::eval::{QuestionSet, Report};
 
 // glibc's allocator contends across SQLite's worker threads and keeps freed password-hash
 // buffers (19 MiB each) resident; mimalloc is faster here and gives them back.
@@ -51,6 +53,22 @@ enum Command {
         #[arg(long, default_value = "Administrator")]
         full_name: String,
     },
+    /// Measure the tutor's retrieval: seeds the demo content if needed (migrates first), runs
+    /// every question of the set through search and the decline rule, and prints hit@1, hit@3,
+    /// MRR and how many unanswerable questions were declined. Fails when a goal is missed.
+    EvalRetrieval {
+        /// A question set in the format of eval/retrieval_questions.toml (the default, built in).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+/// Seeds the demo content (idempotent), indexes what is missing, runs the evaluation.
+async fn eval_retrieval(db: &Db, set: &QuestionSet) -> anyhow::Result<Report> {
+    let now = Clock::system().now();
+    studium::demo::seed(db, now).await?;
+    studium::tutor::retrieval::index_missing_in(db, now).await?;
+    studium::tutor::eval::run(db.read(), set).await
 }
 
 #[tokio::main]
@@ -79,6 +97,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => {
             let state = AppState::init(config, Clock::system()).await?;
             studium::demo::seed_on_start(&state).await;
+            // Lessons written before passages existed become searchable by the tutor.
+            if let Err(err) =
+                studium::tutor::retrieval::index_missing_in(&state.db, state.clock.now()).await
+            {
+                tracing::error!(error = %err, "indexing lesson passages failed");
+            }
             studium::server::serve(state).await
         }
         Command::Migrate => {
@@ -91,10 +115,38 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::SeedDemo => {
             let db = Db::connect(&config).await?;
             Migrator::up(db.write(), None).await?;
-            let result = studium::demo::seed(&db, Clock::system().now()).await;
+            let now = Clock::system().now();
+            let result = match studium::demo::seed(&db, now).await {
+                Ok(_) => studium::tutor::retrieval::index_missing_in(&db, now)
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from),
+                Err(err) => Err(err),
+            };
             db.close().await;
-            result?;
-            Ok(())
+            result
+        }
+        Command::EvalRetrieval { file } => {
+            let set = match file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    QuestionSet::parse(&text)?
+                }
+                None => QuestionSet::parse(studium::tutor::eval::QUESTIONS)?,
+            };
+            let db = Db::connect(&config).await?;
+            Migrator::up(db.write(), None).await?;
+            let result = eval_retrieval(&db, &set).await;
+            db.close().await;
+            let report = result?;
+            // The report is this command's output, for a person or a CI log to read.
+            print!("{report}");
+            if report.meets_goals() {
+                Ok(())
+            } else {
+                anyhow::bail!("the retrieval evaluation does not meet its goals")
+            }
         }
         Command::CreateAdmin {
             email,

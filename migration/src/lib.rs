@@ -12,6 +12,7 @@ mod m20261126_000005_social_billing_jobs;
 mod m20261126_000006_mastery;
 mod m20261126_000007_seed_names;
 mod m20261126_000008_checks;
+mod m20261126_000009_lesson_passages;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_mastery::Migration),
             Box::new(m20261126_000007_seed_names::Migration),
             Box::new(m20261126_000008_checks::Migration),
+            Box::new(m20261126_000009_lesson_passages::Migration),
         ]
     }
 }

@@ -24,6 +24,7 @@ use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
 use crate::http::extract::PageParams;
 use crate::state::AppState;
+use crate::tutor::retrieval;
 use crate::{accounts, mastery, quizzes, study};
 
 // ---------------------------------------------------------------------------------------------
@@ -631,6 +632,7 @@ pub async fn create_lesson(
     .insert(&txn)
     .await
     .map_err(|e| write_error(e, Some(AppError::NotFound("topic"))))?;
+    retrieval::index_lesson(&txn, lesson.id, &lesson.content, now).await?;
     txn.commit().await?;
     Ok(LessonView::new(lesson, None))
 }
@@ -684,13 +686,14 @@ pub async fn update_lesson(
         .update(&txn)
         .await
         .map_err(|e| write_error(e, Some(AppError::invalid("topic_id", "no such topic"))))?;
+    retrieval::index_lesson(&txn, lesson.id, &lesson.content, now).await?;
     let progress = find_progress(&txn, user_id, id).await?;
     txn.commit().await?;
     Ok(LessonView::new(lesson, progress.as_ref()))
 }
 
 /// `DELETE /lessons/{id}` (admin): the lesson and everyone's progress on it. XP already
-/// earned for it stays earned.
+/// earned for it stays earned. Its passages go with it (ON DELETE CASCADE).
 pub async fn delete_lesson(state: &AppState, id: Uuid) -> AppResult<()> {
     let txn = state.db.begin_write().await?;
     find_lesson(&txn, id).await?;

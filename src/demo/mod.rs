@@ -22,6 +22,7 @@ use crate::db::Db;
 use crate::entity::{achievements, lessons, quiz_questions, quizzes, subjects, topics};
 use crate::gamification::achievements::Criteria;
 use crate::state::AppState;
+use crate::tutor::retrieval;
 
 /// The embedded subject files, by name (for error messages).
 const SUBJECT_FILES: &[(&str, &str)] = &[
@@ -425,11 +426,13 @@ async fn seed_subject(
         .await?;
         report.topics += 1;
         for l in &t.lessons {
+            let lesson_id = Uuid::now_v7();
+            let content = l.content.trim();
             lessons::Entity::insert(lessons::ActiveModel {
-                id: Set(Uuid::now_v7()),
+                id: Set(lesson_id),
                 topic_id: Set(topic_id),
                 title: Set(l.title.clone()),
-                content: Set(l.content.trim().to_string()),
+                content: Set(content.to_string()),
                 content_type: Set(l.content_type.clone().unwrap_or_else(|| "text".into())),
                 content_url: Set(l.content_url.clone()),
                 order_index: Set(l.order_index),
@@ -439,6 +442,7 @@ async fn seed_subject(
             })
             .exec_without_returning(conn)
             .await?;
+            retrieval::index_lesson(conn, lesson_id, content, now).await?;
             report.lessons += 1;
         }
         if let Some(quiz) = &t.quiz {

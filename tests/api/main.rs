@@ -13,3 +13,4 @@ mod maintenance;
 mod mastery;
 mod study;
 mod support;
+mod tutor;

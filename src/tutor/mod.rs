@@ -1,0 +1,5 @@
+//! The AI tutor (SPEC §3 "AI tutor"). So far its foundation: retrieval over the lessons
+//! (`retrieval`) and the evaluation that measures it (`eval`).
+
+pub mod eval;
+pub mod retrieval;
