@@ -10,13 +10,12 @@ use super::CurrentUser;
 use super::model::*;
 use super::profile::{find_user, personal_words};
 use super::service::{
-    ClientInfo, PURPOSE_RESET, PURPOSE_VERIFY, limit_ip_and_account, normalize_email,
+    ClientInfo, PURPOSE_RESET, PURPOSE_VERIFY, limit_ip, limit_ip_and_account, normalize_email,
 };
 use super::signin::revoke_sessions;
 use super::{password, tokens};
 use crate::entity::{email_tokens, users};
 use crate::http::error::{AppError, AppResult};
-use crate::ratelimit;
 use crate::state::AppState;
 
 pub(super) async fn create_email_token(
@@ -114,9 +113,10 @@ pub async fn verify_email(
     client: &ClientInfo,
 ) -> AppResult<()> {
     let now = state.clock.now();
-    ratelimit::check(
+    limit_ip(
         state,
-        &format!("verify-email:ip:{}", client.ip),
+        "verify-email",
+        client,
         state.config.rate_limit_verify_email_per_ip,
     )
     .await?;
@@ -217,9 +217,10 @@ pub async fn confirm_password_reset(
     client: &ClientInfo,
 ) -> AppResult<()> {
     let now = state.clock.now();
-    ratelimit::check(
+    limit_ip(
         state,
-        &format!("reset-confirm:ip:{}", client.ip),
+        "reset-confirm",
+        client,
         state.config.rate_limit_password_reset_confirm_per_ip,
     )
     .await?;

@@ -13,7 +13,9 @@ use super::email_links::use_up_email_tokens;
 use super::google::GoogleClaims;
 use super::model::*;
 use super::profile::{create_profile, find_user};
-use super::service::{ClientInfo, GOOGLE_SIGN_IN_ATTEMPTS, PROVIDER_GOOGLE, normalize_email};
+use super::service::{
+    ClientInfo, GOOGLE_SIGN_IN_ATTEMPTS, PROVIDER_GOOGLE, limit_ip, normalize_email,
+};
 use super::signin::{revoke_sessions, start_session, touch_login};
 use super::{ROLE_STUDENT, tokens};
 use crate::db::violated_unique_constraint;
@@ -32,12 +34,7 @@ pub async fn google_sign_in(
 ) -> AppResult<AuthResponse> {
     let cfg = &state.config;
     let now = state.clock.now();
-    ratelimit::check(
-        state,
-        &format!("login:ip:{}", client.ip),
-        cfg.rate_limit_login_per_ip,
-    )
-    .await?;
+    limit_ip(state, "login", client, cfg.rate_limit_login_per_ip).await?;
     let claims = state.google.verify(&req.id_token).await?;
     // Counted only for tokens Google signed, so the key cannot be chosen freely.
     ratelimit::check(

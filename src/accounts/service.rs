@@ -29,6 +29,16 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// Counts one attempt of `action` against the client's IP (key `<action>:ip:<ip>`).
+pub(super) async fn limit_ip(
+    state: &AppState,
+    action: &str,
+    client: &ClientInfo,
+    per_ip: i64,
+) -> AppResult<()> {
+    ratelimit::check(state, &format!("{action}:ip:{}", client.ip), per_ip).await
+}
+
 /// Counts one attempt of `action` against the client's IP and against the account it names
 /// (SPEC §5: credential endpoints are limited per IP and per account).
 pub(super) async fn limit_ip_and_account(
@@ -38,9 +48,8 @@ pub(super) async fn limit_ip_and_account(
     account: &(dyn std::fmt::Display + Sync),
     (per_ip, per_account): (i64, i64),
 ) -> AppResult<()> {
-    let account_key = format!("{action}:account:{account}");
-    ratelimit::check(state, &format!("{action}:ip:{}", client.ip), per_ip).await?;
-    ratelimit::check(state, &account_key, per_account).await
+    limit_ip(state, action, client, per_ip).await?;
+    ratelimit::check(state, &format!("{action}:account:{account}"), per_account).await
 }
 
 pub fn normalize_email(email: &str) -> String {

@@ -13,8 +13,8 @@ use super::email_links::{create_email_token, send_verification_email};
 use super::model::*;
 use super::profile::{create_profile, find_user, personal_words};
 use super::service::{
-    ClientInfo, PROVIDER_EMAIL, PURPOSE_VERIFY, REFRESH_RACE_GRACE_SECS, limit_ip_and_account,
-    normalize_email,
+    ClientInfo, PROVIDER_EMAIL, PURPOSE_VERIFY, REFRESH_RACE_GRACE_SECS, limit_ip,
+    limit_ip_and_account, normalize_email,
 };
 use super::{ROLE_STUDENT, password, session_cache, tokens};
 use crate::db::violated_unique_constraint;
@@ -30,12 +30,7 @@ pub async fn register(
 ) -> AppResult<AuthResponse> {
     let cfg = &state.config;
     let now = state.clock.now();
-    ratelimit::check(
-        state,
-        &format!("register:ip:{}", client.ip),
-        cfg.rate_limit_register_per_ip,
-    )
-    .await?;
+    limit_ip(state, "register", client, cfg.rate_limit_register_per_ip).await?;
     let email = normalize_email(&req.email);
     ratelimit::check(
         state,
@@ -221,12 +216,7 @@ pub async fn refresh(
 ) -> AppResult<AuthResponse> {
     let cfg = &state.config;
     let now = state.clock.now();
-    ratelimit::check(
-        state,
-        &format!("refresh:ip:{}", client.ip),
-        cfg.rate_limit_refresh_per_ip,
-    )
-    .await?;
+    limit_ip(state, "refresh", client, cfg.rate_limit_refresh_per_ip).await?;
     let invalid = AppError::Unauthorized("the refresh token is invalid or expired");
     let hash = tokens::hash_token(&req.refresh_token);
     let Some(token) = refresh_tokens::Entity::find()
