@@ -2,4 +2,5 @@
 //! (`retrieval`) and the evaluation that measures it (`eval`).
 
 pub mod eval;
+pub mod guard;
 pub mod retrieval;
