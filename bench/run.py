@@ -101,6 +101,9 @@ class Server:
             STUDIUM_STORAGE_URL=os.path.join(workdir, "uploads"),
             STUDIUM_RATE_LIMIT_REGISTER_PER_IP="1000000",
             STUDIUM_RATE_LIMIT_LOGIN_PER_IP="1000000",
+            # The tutor and quiz scenarios measure the server, not the plans' daily allowances.
+            STUDIUM_PLAN_FREE_DOUBT_PER_DAY="100000000",
+            STUDIUM_PLAN_FREE_QUIZ_PER_DAY="100000000",
             RUST_LOG="warn",
         )
         self.proc = None
@@ -174,6 +177,58 @@ request = function()
   return wrk.format("{method}", p[1], {{["Authorization"] = "Bearer " .. p[2], ["Content-Type"] = "application/json"}}, "{{}}")
 end
 """
+
+
+def lua_rotating_bodies(method, triples):
+    """A wrk script sending `method` with a JSON body to (path, token, body) triples in turn."""
+    def lua_string(text):
+        return "[==[" + text + "]==]"
+    entries = ",\n".join(f'{{"{path}", "{token}", {lua_string(json.dumps(body))}}}' for path, token, body in triples)
+    return f"""
+local entries = {{
+{entries}
+}}
+local i = 0
+local counter = 0
+setup = function(thread)
+  thread:set("offset", counter)
+  counter = counter + 1
+end
+init = function(args)
+  i = (offset or 0) * 7
+end
+request = function()
+  i = i + 1
+  local e = entries[(i % #entries) + 1]
+  return wrk.format("{method}", e[1], {{["Authorization"] = "Bearer " .. e[2], ["Content-Type"] = "application/json"}}, e[3])
+end
+"""
+
+
+def tutor_questions():
+    """The retrieval evaluation's questions: what students ask of the demo lessons."""
+    path = os.path.join(ROOT, "eval", "retrieval_questions.toml")
+    with open(path) as f:
+        return re.findall(r'^question\s*=\s*"(.*)"\s*$', f.read(), re.M)[:60]
+
+
+def quiz_answers(base, token):
+    """(quiz id, answers) of every demo quiz: each question answered with its first option."""
+    out = []
+    status, subjects = http("GET", f"{base}/api/v1/subjects?limit=100", token=token)
+    if status != 200:
+        return out
+    for subject in subjects["items"]:
+        _, topics = http("GET", f"{base}/api/v1/subjects/{subject['id']}/topics?limit=100", token=token)
+        for topic in topics["items"]:
+            status, quizzes = http("GET", f"{base}/api/v1/topics/{topic['id']}/quizzes?limit=100", token=token)
+            if status != 200:
+                continue
+            for quiz in quizzes["items"]:
+                _, full = http("GET", f"{base}/api/v1/quizzes/{quiz['id']}", token=token)
+                answers = [{"question_id": q["id"], "answer": q["options"][0]} for q in full["questions"]]
+                out.append((quiz["id"], answers))
+    return out
 
 
 def wrk(url, duration, connections, threads, headers=None, script=None):
@@ -286,6 +341,28 @@ def bench_backend(backend, args, pg_url, rows, memory):
                 log(f"bench[{backend}]: POST /lessons/{{id}}/complete from 64 clients")
                 results["POST /api/v1/lessons/{id}/complete"] = wrk(
                     f"{base}/", d, 64, t, script=lua_rotating("POST", pairs)
+                )
+            questions = tutor_questions()
+            if questions:
+                triples = [
+                    ("/api/v1/doubts", tokens[u], {"message": questions[(u + k) % len(questions)]})
+                    for k in range(len(questions))
+                    for u in range(len(tokens))
+                ]
+                log(f"bench[{backend}]: POST /doubts (offline tutor reply)")
+                results["POST /api/v1/doubts (offline tutor)"] = wrk(
+                    f"{base}/", d, c, t, script=lua_rotating_bodies("POST", triples)
+                )
+            quizzes = quiz_answers(base, tokens[0])
+            if quizzes:
+                triples = [
+                    (f"/api/v1/quizzes/{quiz}/attempts", tokens[u], {"answers": answers})
+                    for quiz, answers in quizzes
+                    for u in range(len(tokens))
+                ]
+                log(f"bench[{backend}]: POST /quizzes/{{id}}/attempts (scoring)")
+                results["POST /api/v1/quizzes/{id}/attempts"] = wrk(
+                    f"{base}/", d, c, t, script=lua_rotating_bodies("POST", triples)
                 )
         memory[backend] = (idle, peak.peak)
         ceiling = results["GET /healthz (ceiling)"]["rps"]

@@ -77,6 +77,10 @@ pub enum AppError {
     /// client's answer, not an outage.
     #[error("not available on this server: {0}")]
     NotAvailable(&'static str),
+    /// The AI provider failed (down, timed out, rate limiting this server, or answered
+    /// something unusable); nothing was stored and the usage reservation was released.
+    #[error(transparent)]
+    Ai(#[from] crate::ai::AiError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -108,7 +112,7 @@ impl AppError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Ai(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,6 +135,7 @@ impl AppError {
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "service-unavailable",
             Self::NotAvailable(_) => "not-available",
+            Self::Ai(_) => "ai-unavailable",
             Self::Internal(_) => "internal-error",
         }
     }
@@ -152,6 +157,7 @@ impl AppError {
             Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable(_) => "Service temporarily unavailable",
             Self::NotAvailable(_) => "Not available on this server",
+            Self::Ai(_) => "The AI tutor is unavailable",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -166,6 +172,7 @@ impl AppError {
             Self::NotFound(what) => Some(format!("{what} not found")),
             Self::Conflict { detail, .. } => Some(detail.clone()),
             Self::UnsupportedMediaType(d) => Some(d.clone()),
+            Self::Ai(e) => Some(format!("{e}; nothing was stored and nothing counted against your allowance, try again")),
             Self::RequestTimeout => Some(
                 "the request was not completed in the time the server allows (a slow upload, or \
                  slow work on the server); try again"
@@ -214,8 +221,13 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let AppError::RateLimited { retry_after_secs } = self
-            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        let retry_after = match self {
+            AppError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            AppError::Ai(crate::ai::AiError::RateLimited { retry_after_secs }) => retry_after_secs,
+            _ => None,
+        };
+        if let Some(secs) = retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
             headers.insert(header::RETRY_AFTER, v);
         }

@@ -180,7 +180,7 @@ async fn award(app: &TestApp, user: &TestUser, source: XpSource, amount: i32) ->
     .expect("award")
 }
 
-async fn create_achievement(
+pub async fn create_achievement(
     app: &TestApp,
     admin: &TestUser,
     criteria_type: &str,

@@ -5,6 +5,7 @@
 mod accounts;
 mod content;
 mod data_rights;
+mod doubts;
 mod gamification;
 mod helpers;
 mod http;

@@ -1,0 +1,514 @@
+//! Doubt sessions: a student's question, grounded in the lessons through [`retrieval`], answered
+//! by the configured provider, guarded against giving away unsubmitted quiz answers, and stored
+//! with its citations (SPEC §3 "AI tutor").
+//!
+//! A question runs in two steps. [`prepare`] does everything that can fail because of the
+//! request — validation, ownership, the usage reservation (429 over the limit) — so those
+//! failures are ordinary problem documents even when the client asked for a stream. [`answer`]
+//! then calls the provider, passes each guarded delta to the caller (the SSE stream), and only
+//! when the reply is whole stores the question and the reply in one transaction with the XP
+//! and achievements they earn, and settles the reservation. A provider failure, a timeout or a
+//! cut stream stores nothing and releases the reservation, so no half reply is ever kept.
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::StreamExt;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::guard::{AnswerKeys, StreamGuard};
+use super::model::*;
+use super::retrieval;
+use crate::accounts;
+use crate::ai::provider::{ChatEvent, Role, TutorRequest, Turn};
+use crate::ai::usage::{self, Reservation};
+use crate::ai::{Feature, Source, SourceKind, Usage};
+use crate::db::lock_user;
+use crate::entity::{doubt_messages, doubt_sessions, topics, xp_logs};
+use crate::gamification::achievements::{self, Criteria};
+use crate::gamification::xp::{self, XpSource};
+use crate::http::Page;
+use crate::http::error::{AppError, AppResult};
+use crate::http::extract::{PageParams, encode_cursor};
+use crate::state::AppState;
+
+/// XP for a question, and the most a day's questions earn (SPEC §3 XP).
+pub const DOUBT_XP: i32 = 2;
+pub const DOUBT_XP_PER_DAY: i64 = 10;
+/// How many passages a reply is grounded in, at most.
+const MAX_SOURCES: u64 = 3;
+/// A passage joins the sources only when it scores at least this share of the best one.
+const SOURCE_SCORE_SHARE: f64 = 0.5;
+/// Tokens of earlier messages sent with a question, newest first.
+const HISTORY_TOKEN_BUDGET: usize = 2000;
+/// Characters of a passage shown in its citation.
+const EXCERPT_CHARS: usize = 160;
+
+const ROLE_USER: &str = "user";
+const ROLE_ASSISTANT: &str = "assistant";
+
+/// A question ready for the provider: checked, its allowance reserved.
+pub struct Prepared {
+    user_id: Uuid,
+    /// The thread; `None` for the first question of a new one.
+    session: Option<doubt_sessions::Model>,
+    topic_id: Option<Uuid>,
+    message: String,
+    sources: Vec<Source>,
+    keys: AnswerKeys,
+    request: TutorRequest,
+    reservation: Reservation,
+}
+
+/// Checks a question and reserves its allowance. `session_id` is the thread of a follow-up;
+/// `topic_id` is only read for a new thread.
+pub async fn prepare(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+    topic_id: Option<Uuid>,
+    message: &str,
+) -> AppResult<Prepared> {
+    let message = message.trim().to_string();
+    if message.is_empty() {
+        return Err(AppError::invalid("message", "must not be blank"));
+    }
+    let db = state.db.read();
+    let (session, topic_id) = match session_id {
+        Some(id) => {
+            let session = find_session(db, user_id, id).await?;
+            let topic = session.topic_id;
+            (Some(session), topic)
+        }
+        None => {
+            if let Some(topic) = topic_id
+                && topics::Entity::find_by_id(topic).one(db).await?.is_none()
+            {
+                return Err(AppError::invalid("topic_id", "no such topic"));
+            }
+            (None, topic_id)
+        }
+    };
+    let history = match &session {
+        Some(s) => history_of(db, s.id).await?,
+        None => Vec::new(),
+    };
+    let model = state.ai.chat_model().to_string();
+    let history = crate::ai::tokens::trim_history(&history, HISTORY_TOKEN_BUDGET, &model);
+
+    let hits = retrieval::search(db, &message, topic_id, MAX_SOURCES).await?;
+    let sources: Vec<Source> = if retrieval::answerable(&hits) {
+        let best = hits.first().map_or(0.0, |h| h.score);
+        hits.into_iter()
+            .filter(|h| h.score >= SOURCE_SCORE_SHARE * best)
+            .map(|h| Source {
+                kind: SourceKind::Lesson,
+                id: h.passage_id,
+                parent_id: h.lesson_id,
+                heading: h.heading,
+                text: h.text,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let topic_title = match topic_id {
+        Some(id) => topics::Entity::find_by_id(id).one(db).await?.map(|t| t.name),
+        None => None,
+    };
+    let protected = crate::quizzes::service::unsubmitted_answers(db, user_id, topic_id).await?;
+    let keys = AnswerKeys::new(&protected);
+
+    let reservation = usage::reserve(
+        &state.db,
+        &state.config,
+        user_id,
+        Feature::Doubt,
+        &model,
+        state.clock.now(),
+    )
+    .await?;
+    let request = TutorRequest {
+        question: message.clone(),
+        history,
+        sources: sources.clone(),
+        topic_title,
+        protected_answers: protected,
+    };
+    Ok(Prepared {
+        user_id,
+        session,
+        topic_id,
+        message,
+        sources,
+        keys,
+        request,
+        reservation,
+    })
+}
+
+/// Asks the provider, hands each guarded piece of the reply to `on_delta` as it arrives, and
+/// stores the exchange once the reply is whole.
+pub async fn answer(
+    state: &AppState,
+    prepared: Prepared,
+    mut on_delta: impl FnMut(&str) + Send,
+) -> AppResult<ExchangeResponse> {
+    let Prepared {
+        user_id,
+        session,
+        topic_id,
+        message,
+        sources,
+        keys,
+        request,
+        reservation,
+    } = prepared;
+    let (reply, usage, withheld) = match generate(state, request, keys, &mut on_delta).await {
+        Ok(done) => done,
+        Err(err) => {
+            reservation.release(&state.db, state.clock.now()).await?;
+            return Err(err);
+        }
+    };
+    let now = state.clock.now();
+    let stored = store(
+        state,
+        StoreArgs {
+            user_id,
+            session,
+            topic_id,
+            message: &message,
+            reply: &reply,
+            sources: &sources,
+            usage: &usage,
+        },
+        now,
+    )
+    .await;
+    match stored {
+        Ok(mut exchange) => {
+            reservation.settle(&state.db, &usage, now).await?;
+            exchange.answer_withheld = withheld;
+            Ok(exchange)
+        }
+        Err(err) => {
+            reservation.release(&state.db, now).await?;
+            Err(err)
+        }
+    }
+}
+
+/// Runs the provider's stream through the guard: the whole reply, the usage it reported, and
+/// whether a key had to be masked.
+async fn generate(
+    state: &AppState,
+    request: TutorRequest,
+    keys: AnswerKeys,
+    on_delta: &mut (impl FnMut(&str) + Send),
+) -> AppResult<(String, Usage, bool)> {
+    let mut stream = state.ai.tutor(request).await?;
+    let mut guard = StreamGuard::new(keys);
+    let mut reply = String::new();
+    let mut usage = None;
+    while let Some(event) = stream.next().await {
+        match event? {
+            ChatEvent::Delta(text) => {
+                let safe = guard.push(&text);
+                if !safe.is_empty() {
+                    reply.push_str(&safe);
+                    on_delta(&safe);
+                }
+            }
+            ChatEvent::Done(u) => usage = Some(u),
+        }
+    }
+    let usage = usage.ok_or(crate::ai::AiError::Malformed(
+        "the reply ended before it was complete".into(),
+    ))?;
+    let tail = guard.finish();
+    if !tail.is_empty() {
+        reply.push_str(&tail);
+        on_delta(&tail);
+    }
+    if reply.trim().is_empty() {
+        return Err(crate::ai::AiError::Malformed("the reply was empty".into()).into());
+    }
+    Ok((reply, usage, guard.redacted()))
+}
+
+struct StoreArgs<'a> {
+    user_id: Uuid,
+    session: Option<doubt_sessions::Model>,
+    topic_id: Option<Uuid>,
+    message: &'a str,
+    reply: &'a str,
+    sources: &'a [Source],
+    usage: &'a Usage,
+}
+
+/// The question, the reply and what they earn, in one transaction.
+async fn store(
+    state: &AppState,
+    args: StoreArgs<'_>,
+    now: DateTime<Utc>,
+) -> AppResult<ExchangeResponse> {
+    let StoreArgs {
+        user_id,
+        session,
+        topic_id,
+        message,
+        reply,
+        sources,
+        usage,
+    } = args;
+    let txn = state.db.begin_write().await?;
+    lock_user(&txn, user_id).await?;
+    let session = match session {
+        Some(s) => {
+            // The thread may have been deleted while the tutor was answering.
+            let updated = doubt_sessions::Entity::update_many()
+                .col_expr(doubt_sessions::Column::UpdatedAt, Expr::value(now))
+                .filter(doubt_sessions::Column::Id.eq(s.id))
+                .filter(doubt_sessions::Column::UserId.eq(user_id))
+                .exec(&txn)
+                .await?;
+            if updated.rows_affected == 0 {
+                return Err(AppError::NotFound("doubt session"));
+            }
+            doubt_sessions::Model {
+                updated_at: now,
+                ..s
+            }
+        }
+        None => {
+            doubt_sessions::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                user_id: Set(user_id),
+                topic_id: Set(topic_id),
+                title: Set(title_of(message)),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    let question = doubt_messages::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        doubt_session_id: Set(session.id),
+        role: Set(ROLE_USER.into()),
+        message_text: Set(message.to_string()),
+        citations: Set(None),
+        tokens_used: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let citations: Vec<Citation> = sources
+        .iter()
+        .zip(1..)
+        .map(|(s, n)| Citation {
+            n,
+            kind: s.kind,
+            id: s.id,
+            parent_id: s.parent_id,
+            heading: s.heading.clone(),
+            excerpt: excerpt(&s.text),
+        })
+        .collect();
+    let reply = doubt_messages::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        doubt_session_id: Set(session.id),
+        role: Set(ROLE_ASSISTANT.into()),
+        message_text: Set(reply.to_string()),
+        citations: Set(Some(serde_json::to_value(&citations).map_err(anyhow::Error::from)?)),
+        tokens_used: Set(Some(i32::try_from(usage.total_tokens()).unwrap_or(i32::MAX))),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+
+    let earned_today = doubt_xp_today(&txn, user_id, now).await?;
+    let xp_awarded = if earned_today + i64::from(DOUBT_XP) <= DOUBT_XP_PER_DAY {
+        xp::award(
+            &txn,
+            user_id,
+            XpSource::Doubt,
+            question.id,
+            DOUBT_XP,
+            "Asked the tutor a question",
+            now,
+        )
+        .await?
+    } else {
+        0
+    };
+    let achievements_unlocked =
+        achievements::evaluate(&txn, user_id, &[Criteria::DoubtsAsked], now).await?;
+    txn.commit().await?;
+    Ok(ExchangeResponse {
+        doubt_session: session.into(),
+        user_message: question.into(),
+        assistant_message: reply.into(),
+        xp_awarded,
+        achievements_unlocked,
+        answer_withheld: false,
+    })
+}
+
+/// XP from questions since the start of the user's day, in their time zone.
+async fn doubt_xp_today(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    let tz = accounts::service::user_timezone(conn, user_id).await?;
+    let today = crate::study::streaks::local_date(tz, now);
+    let start = tz
+        .from_local_datetime(&today.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map_or(now, |t| t.with_timezone(&Utc));
+    let sum: Option<i64> = xp_logs::Entity::find()
+        .select_only()
+        .column_as(xp_logs::Column::XpAmount.sum(), "sum")
+        .filter(xp_logs::Column::UserId.eq(user_id))
+        .filter(xp_logs::Column::SourceType.eq(XpSource::Doubt.as_str()))
+        .filter(xp_logs::Column::CreatedAt.gte(start))
+        .into_tuple()
+        .one(conn)
+        .await?
+        .flatten();
+    Ok(sum.unwrap_or(0))
+}
+
+/// The thread's title: the question's first words.
+fn title_of(message: &str) -> String {
+    let line = message.lines().next().unwrap_or(message).trim();
+    if line.chars().count() <= TITLE_CHARS {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(TITLE_CHARS - 1).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > TITLE_CHARS / 2 => cut[..i].to_string(),
+        _ => cut,
+    };
+    format!("{}\u{2026}", cut.trim_end())
+}
+
+fn excerpt(text: &str) -> String {
+    if text.chars().count() <= EXCERPT_CHARS {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(EXCERPT_CHARS).collect();
+    format!("{}\u{2026}", cut.trim_end())
+}
+
+/// One of the user's threads; another user's is a 404.
+async fn find_session(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    id: Uuid,
+) -> AppResult<doubt_sessions::Model> {
+    doubt_sessions::Entity::find_by_id(id)
+        .filter(doubt_sessions::Column::UserId.eq(user_id))
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("doubt session"))
+}
+
+async fn messages_of(
+    conn: &impl ConnectionTrait,
+    session_id: Uuid,
+) -> AppResult<Vec<doubt_messages::Model>> {
+    Ok(doubt_messages::Entity::find()
+        .filter(doubt_messages::Column::DoubtSessionId.eq(session_id))
+        .order_by_asc(doubt_messages::Column::CreatedAt)
+        .order_by_asc(doubt_messages::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+async fn history_of(conn: &impl ConnectionTrait, session_id: Uuid) -> AppResult<Vec<Turn>> {
+    Ok(messages_of(conn, session_id)
+        .await?
+        .into_iter()
+        .map(|m| Turn {
+            role: if m.role == ROLE_ASSISTANT {
+                Role::Assistant
+            } else {
+                Role::User
+            },
+            text: m.message_text,
+        })
+        .collect())
+}
+
+/// `GET /doubts`: my threads, the most recently created first.
+pub async fn list(
+    state: &AppState,
+    user_id: Uuid,
+    page: PageParams,
+) -> AppResult<Page<DoubtSessionView>> {
+    let limit = page.limit();
+    let mut select = doubt_sessions::Entity::find()
+        .filter(doubt_sessions::Column::UserId.eq(user_id))
+        .order_by_desc(doubt_sessions::Column::Id);
+    if let Some(after) = page.after_id()? {
+        select = select.filter(doubt_sessions::Column::Id.lt(after));
+    }
+    let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.id))
+    } else {
+        None
+    };
+    Ok(Page {
+        items: rows.into_iter().map(DoubtSessionView::from).collect(),
+        next_cursor,
+    })
+}
+
+/// `GET /doubts/{id}`: one of my threads with its messages.
+pub async fn detail(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<DoubtDetail> {
+    let db = state.db.read();
+    let session = find_session(db, user_id, id).await?;
+    let messages = messages_of(db, id).await?;
+    Ok(DoubtDetail {
+        session: session.into(),
+        messages: messages.into_iter().map(DoubtMessageView::from).collect(),
+    })
+}
+
+/// `DELETE /doubts/{id}`: the thread and its messages. XP the questions earned stays earned.
+pub async fn delete(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<()> {
+    let txn = state.db.begin_write().await?;
+    find_session(&txn, user_id, id).await?;
+    doubt_messages::Entity::delete_many()
+        .filter(doubt_messages::Column::DoubtSessionId.eq(id))
+        .exec(&txn)
+        .await?;
+    doubt_sessions::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_the_first_words() {
+        assert_eq!(title_of("What is a cell?"), "What is a cell?");
+        let long = "word ".repeat(40);
+        let t = title_of(&long);
+        assert!(t.chars().count() <= TITLE_CHARS, "{t}");
+        assert!(t.ends_with('\u{2026}') && !t.contains("  "), "{t}");
+        assert_eq!(title_of("First line\nsecond line"), "First line");
+    }
+}
