@@ -1,11 +1,13 @@
 //! Configuration: `STUDIUM_*` environment variables over an optional TOML file over defaults,
 //! validated once at start so that every bad value is reported, each in one clear line.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Everything the server reads from its environment. Field names are the lower-cased
@@ -23,6 +25,12 @@ pub struct Config {
     pub ai_api_key: Option<String>,
     pub ai_chat_model: String,
     pub ai_embedding_model: String,
+    /// Seconds to wait for the AI provider to start answering (and between two streamed chunks).
+    pub ai_timeout_secs: u64,
+    /// Retries after a 429, a 5xx or a connection error, with exponential backoff and jitter.
+    pub ai_max_retries: u32,
+    /// US dollars per million tokens, per model: the `estimated_cost` of every AI call.
+    pub ai_prices: BTreeMap<String, AiPrice>,
     pub google_client_id: Option<String>,
     pub google_jwks_url: String,
     /// The least time between two JWKS downloads caused by an unknown key id.
@@ -79,6 +87,9 @@ impl Default for Config {
             ai_api_key: None,
             ai_chat_model: "gpt-4o-mini".into(),
             ai_embedding_model: "text-embedding-3-small".into(),
+            ai_timeout_secs: 60,
+            ai_max_retries: 3,
+            ai_prices: default_ai_prices(),
             google_client_id: None,
             google_jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
             google_jwks_min_refresh_secs: 10,
@@ -113,6 +124,31 @@ impl Default for Config {
             maintenance_interval_secs: 300,
         }
     }
+}
+
+/// The price of one model, in US dollars per million tokens (exact decimals).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiPrice {
+    pub input_per_million: Decimal,
+    pub output_per_million: Decimal,
+}
+
+/// The published prices of the default models (and their larger siblings), so that a server
+/// pointed at OpenAI counts cost without configuration. Any other model costs what
+/// `STUDIUM_AI_PRICES` says, or nothing.
+fn default_ai_prices() -> BTreeMap<String, AiPrice> {
+    let price = |input: i64, output: i64| AiPrice {
+        // Hundredths of a dollar per million tokens.
+        input_per_million: Decimal::new(input, 2),
+        output_per_million: Decimal::new(output, 2),
+    };
+    BTreeMap::from([
+        ("gpt-4o-mini".to_string(), price(15, 60)),
+        ("gpt-4o".to_string(), price(250, 1000)),
+        ("text-embedding-3-small".to_string(), price(2, 0)),
+        ("text-embedding-3-large".to_string(), price(13, 0)),
+    ])
 }
 
 /// A configuration that could not be used, with one line per problem.
@@ -236,6 +272,21 @@ impl Config {
                 self.log_format
             ));
         }
+        for (model, price) in &self.ai_prices {
+            if price.input_per_million.is_sign_negative()
+                || price.output_per_million.is_sign_negative()
+            {
+                errors.push(format!(
+                    "STUDIUM_AI_PRICES: the prices of {model:?} must not be negative"
+                ));
+            }
+        }
+        if self.ai_max_retries > 10 {
+            errors.push(format!(
+                "STUDIUM_AI_MAX_RETRIES: must be at most 10, got {}",
+                self.ai_max_retries
+            ));
+        }
         let positive = [
             ("STUDIUM_BODY_LIMIT_BYTES", self.body_limit_bytes as i64),
             (
@@ -249,6 +300,10 @@ impl Config {
             ),
             ("STUDIUM_EMAIL_TOKEN_TTL_HOURS", self.email_token_ttl_hours),
             ("STUDIUM_DB_MAX_CONNECTIONS", self.db_max_connections as i64),
+            (
+                "STUDIUM_AI_TIMEOUT_SECS",
+                i64::try_from(self.ai_timeout_secs).unwrap_or(i64::MAX),
+            ),
             (
                 "STUDIUM_RATE_LIMIT_WINDOW_SECS",
                 self.rate_limit_window_secs,
@@ -394,6 +449,40 @@ mod tests {
         std::fs::write(&typo, "bnd = \"127.0.0.1:1\"\n").unwrap();
         assert!(Config::load(Some(&typo)).is_err());
         assert!(Config::load(Some(&dir.join("missing.toml"))).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ai_prices_are_read_from_the_config_file_as_exact_decimals() {
+        let dir = std::env::temp_dir().join(format!("studium-prices-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("prices.toml");
+        std::fs::write(
+            &file,
+            "ai_timeout_secs = 5\n[ai_prices.\"llama3\"]\ninput_per_million = \"0.1\"\noutput_per_million = 0.3\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.ai_timeout_secs, 5);
+        let llama = &config.ai_prices["llama3"];
+        assert_eq!(llama.input_per_million, Decimal::new(1, 1));
+        assert_eq!(llama.output_per_million, Decimal::new(3, 1));
+
+        let bad = Config {
+            ai_timeout_secs: 0,
+            ai_prices: BTreeMap::from([(
+                "m".to_string(),
+                AiPrice {
+                    input_per_million: Decimal::new(-1, 0),
+                    output_per_million: Decimal::ZERO,
+                },
+            )]),
+            ..Config::default()
+        };
+        let err = bad.validate().unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.to_string().contains("STUDIUM_AI_PRICES"), "{err}");
+        assert!(err.to_string().contains("STUDIUM_AI_TIMEOUT_SECS"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -6,6 +6,12 @@
 //! see which one runs; they reserve an allowance with [`usage::reserve`] first and settle it with
 //! the [`Usage`] the provider reports.
 
+pub mod offline;
+pub mod openai;
+pub mod provider;
+pub mod tokens;
+pub use provider::Provider;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
