@@ -9,6 +9,7 @@ use migration::{Migrator, MigratorTrait};
 use crate::accounts::google::GoogleVerifier;
 use crate::accounts::session_cache::{self, SessionCache};
 use crate::accounts::tokens::JwtKeys;
+use crate::ai::Provider;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Open sessions this instance has checked (see `accounts::session_cache`).
     pub sessions: Arc<SessionCache>,
+    /// The AI provider: offline unless `STUDIUM_AI_BASE_URL` names a hosted one.
+    pub ai: Provider,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
         let mailer = Mailer::new(config.smtp_url.as_deref(), &config.mail_from)
             .context("STUDIUM_SMTP_URL")?;
         let google = GoogleVerifier::new(&config);
+        let ai = Provider::from_config(&config).context("setting up the AI provider")?;
         let sessions = match db.backend() {
             sea_orm::DatabaseBackend::Postgres => {
                 let sessions = Arc::new(SessionCache::new(false));
@@ -64,6 +68,7 @@ impl AppState {
             google: Arc::new(google),
             metrics: crate::telemetry::metrics_handle(),
             sessions,
+            ai,
         })
     }
 }

@@ -11,12 +11,12 @@
 //! cut stream stores nothing and releases the reservation, so no half reply is ever kept.
 
 use chrono::{DateTime, TimeZone, Utc};
-use futures::StreamExt;
+use futures_util::StreamExt;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use uuid::Uuid;
 

@@ -81,7 +81,7 @@ async fn respond(state: AppState, prepared: Prepared, stream: bool) -> AppResult
             let _ = tx.send(event);
         }
     });
-    let events = futures::stream::unfold(rx, |mut rx| async move {
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
     });
     Ok(Sse::new(events)
