@@ -11,6 +11,7 @@ mod http;
 mod instances;
 mod maintenance;
 mod mastery;
+mod quizzes;
 mod study;
 mod support;
 mod tutor;
