@@ -32,6 +32,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::gamification::routes::routes())
         .merge(crate::mastery::routes::routes())
         .merge(crate::tutor::routes::routes())
+        .merge(crate::quizzes::routes::routes())
 }
 
 /// The OpenAPI document as served.

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "study", description = "Study sessions, streaks and statistics"),
         (name = "gamification", description = "XP, levels and achievements"),
         (name = "mastery", description = "Mastery per topic"),
+        (name = "quizzes", description = "Quizzes, attempts and item statistics"),
     )
 )]
 pub struct ApiDoc;

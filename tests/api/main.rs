@@ -12,6 +12,7 @@ mod http;
 mod instances;
 mod maintenance;
 mod mastery;
+mod quizzes;
 mod study;
 mod support;
 mod tutor;
