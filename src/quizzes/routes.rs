@@ -9,16 +9,17 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::model::*;
-use super::{service, stats};
+use super::generate::{GenerateQuizRequest, GeneratedQuizResponse};
+use super::{generate, service, stats};
 use crate::accounts::{AdminUser, CurrentUser};
 use crate::http::Page;
 use crate::http::error::{AppResult, Problem};
-use crate::http::extract::{AppJson, AppPath, AppQuery, PageParams};
+use crate::http::extract::{AppJson, AppPath, AppQuery, OptionalJson, PageParams};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_topic_quizzes))
+        .routes(routes!(list_topic_quizzes, generate_quiz))
         .routes(routes!(get_quiz))
         .routes(routes!(submit_attempt))
         .routes(routes!(list_my_attempts))
@@ -46,6 +47,31 @@ async fn list_topic_quizzes(
     Ok(Json(
         service::list_topic_quizzes(&state, user.id, id, page).await?,
     ))
+}
+
+/// Generate a practice quiz on a topic from its lessons, for me alone. Each question is
+/// checked before it is stored (2–6 distinct options, exactly one correct, the key supported
+/// by the passage it comes from); the ones that fail are listed in `rejected`. Counts against
+/// the daily quiz-generation allowance.
+#[utoipa::path(post, path = "/topics/{id}/quizzes", tag = "quizzes", params(("id" = Uuid, Path, description = "Topic id")),
+    request_body = GenerateQuizRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = GeneratedQuizResponse),
+        (status = 401, body = Problem),
+        (status = 404, description = "No such topic", body = Problem),
+        (status = 422, description = "A bad `num_questions`, or nothing to build a quiz from", body = Problem),
+        (status = 429, description = "Today's quiz-generation allowance is used up (`quota-exceeded`)", body = Problem),
+        (status = 503, description = "The AI provider failed or produced no valid question (`ai-unavailable`)", body = Problem),
+    ))]
+async fn generate_quiz(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(id): AppPath<Uuid>,
+    OptionalJson(req): OptionalJson<GenerateQuizRequest>,
+) -> AppResult<(StatusCode, Json<GeneratedQuizResponse>)> {
+    let quiz = generate::generate(&state, user.id, id, req.unwrap_or_default()).await?;
+    Ok((StatusCode::CREATED, Json(quiz)))
 }
 
 /// A quiz with its questions and options — never the correct answers or explanations, which
