@@ -19,8 +19,10 @@ use uuid::Uuid;
 
 use crate::content::model::{CONTENT_TYPES, DIFFICULTY_MAX, DIFFICULTY_MIN, MAX_LESSON_CONTENT};
 use crate::db::Db;
-use crate::entity::{achievements, lessons, quiz_questions, quizzes, subjects, topics};
+use crate::entity::{achievements, lessons, subjects, topics};
 use crate::gamification::achievements::Criteria;
+use crate::quizzes;
+use crate::quizzes::validate::{MAX_OPTIONS, MIN_OPTIONS, QuestionDraft};
 use crate::state::AppState;
 use crate::tutor::retrieval;
 
@@ -43,14 +45,6 @@ const SUBJECT_FILES: &[(&str, &str)] = &[
 /// The embedded achievement definitions.
 const ACHIEVEMENTS_FILE: (&str, &str) =
     ("achievements.toml", include_str!("data/achievements.toml"));
-
-/// A quiz question has 2 to 6 distinct options (SPEC §3 Quizzes).
-const MIN_OPTIONS: usize = 2;
-const MAX_OPTIONS: usize = 6;
-/// `quizzes.source` of hand-written quizzes.
-const QUIZ_SOURCE_MANUAL: &str = "manual";
-/// `quiz_questions.question_type` of every question.
-const QUESTION_TYPE: &str = "multiple_choice";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -446,37 +440,33 @@ async fn seed_subject(
             report.lessons += 1;
         }
         if let Some(quiz) = &t.quiz {
-            let quiz_id = Uuid::now_v7();
-            quizzes::Entity::insert(quizzes::ActiveModel {
-                id: Set(quiz_id),
-                topic_id: Set(topic_id),
-                created_by: Set(None),
-                owner_id: Set(None),
-                title: Set(quiz.title.clone()),
-                description: Set(quiz.description.clone()),
-                difficulty: Set(quiz.difficulty.clone()),
-                source: Set(QUIZ_SOURCE_MANUAL.into()),
-                generated_by_ai: Set(false),
-                created_at: Set(now),
-            })
-            .exec_without_returning(conn)
+            // Stored as `POST /admin/quizzes` stores a shared quiz, through the same validator.
+            let questions: Vec<QuestionDraft> = quiz
+                .questions
+                .iter()
+                .map(|q| QuestionDraft {
+                    question_text: q.question_text.clone(),
+                    options: q.options.clone(),
+                    correct_answer: q.correct_answer.clone(),
+                    explanation: q.explanation.clone(),
+                })
+                .collect();
+            report.questions += questions.len();
+            quizzes::service::store_quiz(
+                conn,
+                topic_id,
+                None,
+                None,
+                &quiz.title,
+                quiz.description.as_deref(),
+                quiz.difficulty.as_deref(),
+                quizzes::service::SOURCE_MANUAL,
+                false,
+                questions,
+                now,
+            )
             .await?;
             report.quizzes += 1;
-            for (i, q) in quiz.questions.iter().enumerate() {
-                quiz_questions::Entity::insert(quiz_questions::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    quiz_id: Set(quiz_id),
-                    question_text: Set(q.question_text.clone()),
-                    question_type: Set(QUESTION_TYPE.into()),
-                    options: Set(serde_json::json!(q.options)),
-                    correct_answer: Set(q.correct_answer.clone()),
-                    explanation: Set(q.explanation.clone()),
-                    order_index: Set(i32::try_from(i + 1).unwrap_or(i32::MAX)),
-                })
-                .exec_without_returning(conn)
-                .await?;
-                report.questions += 1;
-            }
         }
     }
     Ok(true)

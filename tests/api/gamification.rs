@@ -1,8 +1,8 @@
 //! XP, levels and achievements (SPEC §3 XP, Achievements; §4 gamification).
 //!
-//! Content is built through the API. Quiz attempts, doubt messages and friendships have no
-//! endpoint yet, so their rows are written directly and the hooks are called inside a
-//! transaction, as the future endpoints will.
+//! Content is built through the API and quizzes are taken through it. Doubt messages and
+//! friendships have no endpoint yet, so their rows are written directly and the hooks are
+//! called inside a transaction, as the future endpoints will.
 
 use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
@@ -12,8 +12,8 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 use studium::entity::{
-    achievements, doubt_messages, doubt_sessions, friends, quiz_attempts, quizzes, study_sessions,
-    user_achievements, xp_logs,
+    achievements, doubt_messages, doubt_sessions, friends, study_sessions, user_achievements,
+    xp_logs,
 };
 use studium::gamification::achievements::{Criteria, evaluate};
 use studium::gamification::xp::{self, XpSource};
@@ -96,63 +96,69 @@ pub async fn complete_lesson(app: &TestApp, user: &TestUser, lesson: Uuid) {
     assert_eq!(res.status, StatusCode::OK, "{}", res.text);
 }
 
-/// A hand-written quiz on the topic (no quiz endpoint exists yet).
+/// Questions of the quiz `quiz` writes: scores in steps of 5 %.
+const QUIZ_QUESTIONS: i32 = 20;
+
+/// A shared hand-written quiz on the topic with `QUIZ_QUESTIONS` two-option questions whose
+/// key is "right", stored as `POST /admin/quizzes` stores it.
 pub async fn quiz(app: &TestApp, topic_id: Uuid) -> Uuid {
-    let id = Uuid::now_v7();
-    quizzes::ActiveModel {
-        id: Set(id),
-        topic_id: Set(topic_id),
-        created_by: Set(None),
-        owner_id: Set(None),
-        title: Set(format!("Quiz {id}")),
-        description: Set(None),
-        difficulty: Set(None),
-        source: Set("manual".into()),
-        generated_by_ai: Set(false),
-        created_at: Set(app.clock.now()),
-    }
-    .insert(app.state.db.write())
+    let questions = (1..=QUIZ_QUESTIONS)
+        .map(|i| studium::quizzes::validate::QuestionDraft {
+            question_text: format!("Question {i}?"),
+            options: vec!["right".into(), "wrong".into()],
+            correct_answer: "right".into(),
+            explanation: None,
+        })
+        .collect();
+    studium::quizzes::service::store_quiz(
+        app.state.db.write(),
+        topic_id,
+        None,
+        None,
+        "Check yourself",
+        None,
+        None,
+        studium::quizzes::service::SOURCE_MANUAL,
+        false,
+        questions,
+        app.clock.now(),
+    )
     .await
-    .expect("quiz");
-    id
+    .expect("quiz")
+    .id
 }
 
-/// Records a submitted attempt scoring `score` and runs the hooks the quiz endpoint will run,
-/// in one transaction under the user's lock. Returns the achievements unlocked.
+/// Submits an attempt on a `quiz` scoring `score` % (a multiple of 5) through
+/// `POST /quizzes/{id}/attempts`. Returns the achievements it unlocked.
 pub async fn take_quiz(
     app: &TestApp,
     user: &TestUser,
     quiz_id: Uuid,
-    topic_id: Uuid,
+    _topic_id: Uuid,
     score: i32,
 ) -> Vec<Uuid> {
-    let now = app.clock.now();
-    let user_id = uid(user);
-    let txn = app.state.db.write().begin().await.expect("begin");
-    studium::db::lock_user(&txn, user_id).await.expect("lock");
-    quiz_attempts::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(user_id),
-        quiz_id: Set(quiz_id),
-        answers: Set(json!([])),
-        score_percentage: Set(rust_decimal::Decimal::from(score).into()),
-        correct_count: Set(score / 10),
-        total_questions: Set(10),
-        xp_awarded: Set(0),
-        started_at: Set(Some(now - Duration::minutes(5))),
-        completed_at: Set(now),
-    }
-    .insert(&txn)
-    .await
-    .expect("attempt");
-    studium::mastery::service::on_quiz_scored(&txn, user_id, topic_id, f64::from(score), now)
-        .await
-        .expect("mastery");
-    let unlocked = evaluate(&txn, user_id, &Criteria::ALL, now)
-        .await
-        .expect("evaluate");
-    txn.commit().await.expect("commit");
-    unlocked
+    assert_eq!(score % 5, 0, "a quiz of 20 questions scores in steps of 5");
+    let read = app
+        .get(&format!("/quizzes/{quiz_id}"), Some(&user.access))
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    let correct = usize::try_from(score / 5).expect("score");
+    let answers: Vec<Value> = read.body["questions"]
+        .as_array()
+        .expect("questions")
+        .iter()
+        .enumerate()
+        .map(|(i, q)| json!({"question_id": q["id"], "answer": if i < correct { "right" } else { "wrong" }}))
+        .collect();
+    let res = app
+        .post(
+            &format!("/quizzes/{quiz_id}/attempts"),
+            Some(&user.access),
+            json!({ "answers": answers }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    serde_json::from_value(res.body["achievements_unlocked"].clone()).expect("achievements")
 }
 
 /// Runs an evaluation the way an event does: in a write transaction, under the user's lock.
