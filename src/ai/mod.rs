@@ -6,6 +6,8 @@
 //! see which one runs; they reserve an allowance with [`usage::reserve`] first and settle it with
 //! the [`Usage`] the provider reports.
 
+pub mod usage;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
