@@ -31,6 +31,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::study::routes::routes())
         .merge(crate::gamification::routes::routes())
         .merge(crate::mastery::routes::routes())
+        .merge(crate::ai::usage_routes::routes())
 }
 
 /// The OpenAPI document as served.

@@ -7,6 +7,9 @@
 //! the [`Usage`] the provider reports.
 
 pub mod usage;
+pub mod usage_model;
+pub mod usage_report;
+pub mod usage_routes;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
