@@ -73,6 +73,21 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Seconds between two runs of the periodic maintenance (`maintenance::run_once`).
     pub maintenance_interval_secs: u64,
+    /// AI allowances of the free plan (SPEC §3 "AI usage control"): tutor replies, generated
+    /// quizzes and material embedding calls per UTC day, and the AI cost per calendar month in
+    /// US dollars (an exact decimal: a string such as "1.00", or a number).
+    pub plan_free_doubt_per_day: u32,
+    pub plan_free_quiz_per_day: u32,
+    pub plan_free_material_per_day: u32,
+    pub plan_free_monthly_cost_cap_usd: Decimal,
+    /// The same for the pro plan.
+    pub plan_pro_doubt_per_day: u32,
+    pub plan_pro_quiz_per_day: u32,
+    pub plan_pro_material_per_day: u32,
+    pub plan_pro_monthly_cost_cap_usd: Decimal,
+    /// How long a reservation of AI allowance lives when nothing settles or releases it (a
+    /// crashed process); the maintenance then gives the unit back.
+    pub ai_reservation_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -122,6 +137,15 @@ impl Default for Config {
             rate_limit_password_reset_confirm_per_ip: 30,
             trust_forwarded_for: false,
             maintenance_interval_secs: 300,
+            plan_free_doubt_per_day: 20,
+            plan_free_quiz_per_day: 5,
+            plan_free_material_per_day: 200,
+            plan_free_monthly_cost_cap_usd: Decimal::new(100, 2),
+            plan_pro_doubt_per_day: 200,
+            plan_pro_quiz_per_day: 50,
+            plan_pro_material_per_day: 2000,
+            plan_pro_monthly_cost_cap_usd: Decimal::new(2000, 2),
+            ai_reservation_ttl_secs: 300,
         }
     }
 }
@@ -374,6 +398,29 @@ impl Config {
                 errors.push(format!("{name}: must be greater than zero, got {value}"));
             }
         }
+        if self.ai_reservation_ttl_secs == 0 || self.ai_reservation_ttl_secs > 86_400 {
+            errors.push(format!(
+                "STUDIUM_AI_RESERVATION_TTL_SECS: must be between 1 and 86400, got {}",
+                self.ai_reservation_ttl_secs
+            ));
+        }
+        for (name, cap) in [
+            (
+                "STUDIUM_PLAN_FREE_MONTHLY_COST_CAP_USD",
+                self.plan_free_monthly_cost_cap_usd,
+            ),
+            (
+                "STUDIUM_PLAN_PRO_MONTHLY_COST_CAP_USD",
+                self.plan_pro_monthly_cost_cap_usd,
+            ),
+        ] {
+            // The costs are stored with 6 decimal places (NUMERIC(14,6)).
+            if cap.is_sign_negative() || cap.scale() > 6 || cap >= Decimal::new(100_000_000, 0) {
+                errors.push(format!(
+                    "{name}: must be a dollar amount from 0 to 99999999.999999, got {cap}"
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -484,6 +531,27 @@ mod tests {
         assert!(err.to_string().contains("STUDIUM_AI_PRICES"), "{err}");
         assert!(err.to_string().contains("STUDIUM_AI_TIMEOUT_SECS"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cost_caps_are_exact_decimals_from_text_or_numbers() {
+        let config: Config = serde_json::from_str(
+            r#"{"plan_free_monthly_cost_cap_usd": "0.10", "plan_pro_monthly_cost_cap_usd": 12.5}"#,
+        )
+        .unwrap();
+        assert_eq!(config.plan_free_monthly_cost_cap_usd, Decimal::new(10, 2));
+        assert_eq!(config.plan_pro_monthly_cost_cap_usd, Decimal::new(125, 1));
+        let bad = Config {
+            plan_free_monthly_cost_cap_usd: Decimal::new(-1, 0),
+            ai_reservation_ttl_secs: 0,
+            ..Config::default()
+        };
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("STUDIUM_PLAN_FREE_MONTHLY_COST_CAP_USD"),
+            "{err}"
+        );
+        assert!(err.contains("STUDIUM_AI_RESERVATION_TTL_SECS"), "{err}");
     }
 
     #[test]

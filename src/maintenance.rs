@@ -13,7 +13,9 @@
 //!   - `refresh_tokens` expired, or used more than the refresh-token lifetime ago (a used token
 //!     is kept while it is valid, because presenting it again is how reuse is detected);
 //!   - `email_tokens` expired or used (single-use: neither can ever be spent again);
-//!   - `rate_limit_buckets` whose window has ended.
+//!   - `rate_limit_buckets` whose window has ended;
+//! - expires AI reservations past their deadline (a process died mid-call): each is marked
+//!   `error` and its unit given back once ([`ai::usage::expire_stale`]).
 //!
 //! Several instances may run it at the same moment: every purge is one idempotent `DELETE`,
 //! and the sweep closes each user's session in its own transaction under the user's lock,
@@ -30,7 +32,7 @@ use tokio::time::MissedTickBehavior;
 use crate::entity::{auth_sessions, email_tokens, refresh_tokens};
 use crate::http::error::AppResult;
 use crate::state::AppState;
-use crate::{ratelimit, study};
+use crate::{ai, ratelimit, study};
 
 /// How many users with a session past its cap one query of the sweep fetches.
 const SWEEP_PAGE: u64 = 200;
@@ -46,6 +48,7 @@ pub struct Report {
     pub refresh_tokens_purged: u64,
     pub email_tokens_purged: u64,
     pub rate_limit_buckets_purged: u64,
+    pub ai_reservations_expired: u64,
 }
 
 impl Report {
@@ -68,6 +71,7 @@ pub async fn run_once(state: &AppState) -> AppResult<Report> {
     report.auth_sessions_purged = purge_auth_sessions(db, now - refresh_lifetime).await?;
     report.email_tokens_purged = purge_email_tokens(db, now).await?;
     report.rate_limit_buckets_purged = ratelimit::purge_expired(&state.db, now).await?;
+    report.ai_reservations_expired = ai::usage::expire_stale(db, now).await?;
     Ok(report)
 }
 

@@ -13,6 +13,7 @@ mod m20261126_000006_mastery;
 mod m20261126_000007_seed_names;
 mod m20261126_000008_checks;
 mod m20261126_000009_lesson_passages;
+mod m20261126_000010_ai_usage_control;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_seed_names::Migration),
             Box::new(m20261126_000008_checks::Migration),
             Box::new(m20261126_000009_lesson_passages::Migration),
+            Box::new(m20261126_000010_ai_usage_control::Migration),
         ]
     }
 }

@@ -1,4 +1,5 @@
-//! The CHECK constraints of `m20261126_000008_checks`: the database itself refuses a row that
+//! The CHECK constraints of `m20261126_000008_checks` (and those `m20261126_000010_ai_usage_control`
+//! adds or widens): the database itself refuses a row that
 //! breaks one — inserted or updated with raw SQL, past any validation of the application — and
 //! names the constraint; values at the bounds and NULLs pass. Rolling the migration back lets
 //! such rows in again, and migrating over them stops with a message naming each broken check.
@@ -203,9 +204,26 @@ fn cases() -> Vec<Case> {
             check: "ai_usage_logs_request_status_check",
             table: "ai_usage_logs",
             column: "request_status",
-            good: &["'success'", "'error'", "'rejected'"],
-            bad: &["'timeout'"],
+            // 'reserved' since m20261126_000010_ai_usage_control: a call under way.
+            good: &["'success'", "'error'", "'rejected'", "'reserved'"],
+            bad: &["'timeout'", "'Reserved'"],
             row: |n, v| ai_usage(n, "'doubt'", v, ["10", "5", "15"], "'0'"),
+        },
+        Case {
+            check: "ai_usage_counters_used_check",
+            table: "ai_usage_counters",
+            column: "used",
+            good: &["0", "20"],
+            bad: &["-1"],
+            row: |n, v| usage_counter(n, "'doubt'", v),
+        },
+        Case {
+            check: "ai_usage_counters_feature_type_check",
+            table: "ai_usage_counters",
+            column: "feature_type",
+            good: &["'doubt'", "'quiz'", "'material'"],
+            bad: &["'tutor'"],
+            row: |n, v| usage_counter(n, v, "1"),
         },
         Case {
             check: "ai_usage_logs_prompt_tokens_check",
@@ -373,6 +391,18 @@ fn ai_usage(n: u32, feature: &str, status: &str, tokens: [&str; 3], cost: &str) 
         id(n),
         id(ALICE)
     )]
+}
+
+/// A usage counter of a user of its own (the key is per user, feature and day).
+fn usage_counter(n: u32, feature: &str, used: &str) -> Vec<String> {
+    vec![
+        user(n + 1),
+        format!(
+            "INSERT INTO ai_usage_counters (user_id, feature_type, usage_date, used) \
+             VALUES ({}, {feature}, '2026-01-01', {used})",
+            id(n + 1)
+        ),
+    ]
 }
 
 /// A subscription of a user of its own (at most one current subscription per user).

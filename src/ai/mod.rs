@@ -10,6 +10,11 @@ pub mod offline;
 pub mod openai;
 pub mod provider;
 pub mod tokens;
+pub mod usage;
+pub mod usage_model;
+pub mod usage_report;
+pub mod usage_routes;
+
 pub use provider::Provider;
 
 use rust_decimal::Decimal;

@@ -18,9 +18,11 @@ pub struct Model {
     pub total_tokens: i32,
     /// US dollars, exact.
     pub estimated_cost: Numeric,
-    /// "success", "error" or "rejected".
+    /// "reserved" (a call under way), "success", "error" or "rejected".
     pub request_status: String,
     pub created_at: DateTimeUtc,
+    /// While "reserved": when the reservation expires if nothing settles or releases it.
+    pub reserved_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 pub mod prelude;
 
 pub mod achievements;
+pub mod ai_usage_counters;
 pub mod ai_usage_logs;
 pub mod auth_sessions;
 pub mod doubt_messages;

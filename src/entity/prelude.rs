@@ -1,6 +1,7 @@
 //! The entities under their table names: `Users` for `users::Entity`, and so on.
 
 pub use super::achievements::Entity as Achievements;
+pub use super::ai_usage_counters::Entity as AiUsageCounters;
 pub use super::ai_usage_logs::Entity as AiUsageLogs;
 pub use super::auth_sessions::Entity as AuthSessions;
 pub use super::doubt_messages::Entity as DoubtMessages;

@@ -71,6 +71,13 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// An AI allowance of the user's plan is used up (daily per feature, or the monthly cost
+    /// cap); `retry_after_secs` is the time until it resets.
+    #[error("AI quota exceeded: {detail}")]
+    QuotaExceeded {
+        retry_after_secs: u64,
+        detail: String,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
     /// A feature this server is not set up for (e.g. Google sign-in without a client id): a
@@ -111,7 +118,7 @@ impl AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Ai(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -133,6 +140,7 @@ impl AppError {
             Self::RequestTimeout => "request-timeout",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::RateLimited { .. } => "rate-limited",
+            Self::QuotaExceeded { .. } => "quota-exceeded",
             Self::Unavailable(_) => "service-unavailable",
             Self::NotAvailable(_) => "not-available",
             Self::Ai(_) => "ai-unavailable",
@@ -155,6 +163,7 @@ impl AppError {
             Self::RequestTimeout => "The request took too long",
             Self::UnsupportedMediaType(_) => "Unsupported media type",
             Self::RateLimited { .. } => "Too many requests",
+            Self::QuotaExceeded { .. } => "AI quota exceeded",
             Self::Unavailable(_) => "Service temporarily unavailable",
             Self::NotAvailable(_) => "Not available on this server",
             Self::Ai(_) => "The AI tutor is unavailable",
@@ -170,7 +179,9 @@ impl AppError {
             | Self::Unavailable(d)
             | Self::NotAvailable(d) => Some((*d).to_string()),
             Self::NotFound(what) => Some(format!("{what} not found")),
-            Self::Conflict { detail, .. } => Some(detail.clone()),
+            Self::Conflict { detail, .. } | Self::QuotaExceeded { detail, .. } => {
+                Some(detail.clone())
+            }
             Self::UnsupportedMediaType(d) => Some(d.clone()),
             Self::Ai(e) => Some(format!("{e}; nothing was stored and nothing counted against your allowance, try again")),
             Self::RequestTimeout => Some(
@@ -222,7 +233,10 @@ impl IntoResponse for AppError {
             HeaderValue::from_static("application/problem+json"),
         );
         let retry_after = match self {
-            AppError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            AppError::RateLimited { retry_after_secs }
+            | AppError::QuotaExceeded {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
             AppError::Ai(crate::ai::AiError::RateLimited { retry_after_secs }) => retry_after_secs,
             _ => None,
         };
@@ -239,3 +253,24 @@ impl IntoResponse for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quota_exceeded_is_a_429_with_retry_after_and_its_slug() {
+        let err = AppError::QuotaExceeded {
+            retry_after_secs: 3600,
+            detail: "your plan allows 20 doubt request(s) a day".into(),
+        };
+        assert_eq!(err.slug(), "quota-exceeded");
+        let problem = err.to_problem();
+        assert_eq!(problem.type_, "urn:studium:problem:quota-exceeded");
+        assert_eq!(problem.status, 429);
+        assert!(problem.detail.unwrap().contains("20 doubt"));
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3600");
+    }
+}

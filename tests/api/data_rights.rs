@@ -15,8 +15,8 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 use studium::entity::numeric::Numeric;
 use studium::entity::{
-    ai_usage_logs, doubt_messages, doubt_sessions, friends, material_chunks, materials, payments,
-    quiz_attempts, quizzes, subscriptions, user_recommendations,
+    ai_usage_counters, ai_usage_logs, doubt_messages, doubt_sessions, friends, material_chunks,
+    materials, payments, quiz_attempts, quizzes, subscriptions, user_recommendations,
 };
 use uuid::Uuid;
 
@@ -156,10 +156,20 @@ async fn rows_without_endpoints(app: &TestApp, user: Uuid, friend: Uuid, topic_i
         estimated_cost: Set(Numeric::default()),
         request_status: Set("success".into()),
         created_at: Set(now),
+        reserved_until: Set(None),
     }
     .insert(db)
     .await
     .expect("usage");
+    ai_usage_counters::ActiveModel {
+        user_id: Set(user),
+        feature_type: Set("doubt".into()),
+        usage_date: Set(now.date_naive()),
+        used: Set(1),
+    }
+    .insert(db)
+    .await
+    .expect("usage counter");
     let material = Uuid::now_v7();
     materials::ActiveModel {
         id: Set(material),

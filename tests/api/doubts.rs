@@ -11,7 +11,7 @@ use studium::entity::{lessons, quiz_questions, quizzes, topics};
 use studium::tutor::guard::AnswerKeys;
 use uuid::Uuid;
 
-use crate::db_test;
+use crate::{db_test, long_session_test};
 use crate::helpers::*;
 
 /// The demo content, seeded into the test's database.

@@ -3,6 +3,7 @@
 //! the PostgreSQL half as ignored).
 
 mod accounts;
+mod ai_usage;
 mod content;
 mod data_rights;
 mod doubts;
