@@ -167,6 +167,10 @@ pub struct Reservation {
 /// Takes one unit of `feature`'s daily allowance of `user_id`'s plan and logs the call about to
 /// be made to `model` as `reserved`; or, over a limit, logs it as `rejected` and answers 429
 /// `quota-exceeded` with the time until the next reset.
+///
+/// It commits its own write transaction, as settle and release do: call them outside any write
+/// transaction of the caller (on SQLite all writes share one connection, so a call from inside
+/// one would wait for itself), and keep the provider call itself outside transactions too.
 pub async fn reserve(
     db: &Db,
     config: &Config,
