@@ -199,7 +199,9 @@ pub async fn generate(
     }
     if drafts.is_empty() {
         // The tokens were spent: settle, then say the generator gave nothing usable.
-        reservation.settle(&state.db, &usage, state.clock.now()).await?;
+        reservation
+            .settle(&state.db, &usage, state.clock.now())
+            .await?;
         return Err(AiError::Malformed("the generator produced no valid question".into()).into());
     }
     let title = if generated.title.trim().is_empty() {
@@ -280,7 +282,11 @@ mod tests {
         let other = source("Ribosomes build proteins.");
         let sources = vec![s.clone(), other.clone()];
         let ok = check_generated(
-            question(&["Mitochondria", "Ribosome", "Nucleus"], "mitochondria", Some(s.id)),
+            question(
+                &["Mitochondria", "Ribosome", "Nucleus"],
+                "mitochondria",
+                Some(s.id),
+            ),
             &sources,
         )
         .unwrap();
@@ -291,7 +297,11 @@ mod tests {
         );
         assert!(missing.unwrap_err().contains("correct_answer"));
         let unsupported = check_generated(
-            question(&["Mitochondria", "Ribosome"], "Mitochondria", Some(other.id)),
+            question(
+                &["Mitochondria", "Ribosome"],
+                "Mitochondria",
+                Some(other.id),
+            ),
             &sources,
         );
         assert!(unsupported.unwrap_err().contains("does not support"));

@@ -8,8 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::*;
 use super::generate::{GenerateQuizRequest, GeneratedQuizResponse};
+use super::model::*;
 use super::{generate, service, stats};
 use crate::accounts::{AdminUser, CurrentUser};
 use crate::http::Page;

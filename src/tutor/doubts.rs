@@ -24,7 +24,7 @@ use super::guard::{AnswerKeys, StreamGuard};
 use super::model::*;
 use super::retrieval;
 use crate::accounts;
-use crate::ai::provider::{ChatEvent, Role, TutorRequest, Turn};
+use crate::ai::provider::{ChatEvent, Role, Turn, TutorRequest};
 use crate::ai::usage::{self, Reservation};
 use crate::ai::{Feature, Source, SourceKind, Usage};
 use crate::db::lock_user;
@@ -117,7 +117,10 @@ pub async fn prepare(
         Vec::new()
     };
     let topic_title = match topic_id {
-        Some(id) => topics::Entity::find_by_id(id).one(db).await?.map(|t| t.name),
+        Some(id) => topics::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|t| t.name),
         None => None,
     };
     let protected = crate::quizzes::service::unsubmitted_answers(db, user_id, topic_id).await?;
@@ -326,8 +329,12 @@ async fn store(
         doubt_session_id: Set(session.id),
         role: Set(ROLE_ASSISTANT.into()),
         message_text: Set(reply.to_string()),
-        citations: Set(Some(serde_json::to_value(&citations).map_err(anyhow::Error::from)?)),
-        tokens_used: Set(Some(i32::try_from(usage.total_tokens()).unwrap_or(i32::MAX))),
+        citations: Set(Some(
+            serde_json::to_value(&citations).map_err(anyhow::Error::from)?,
+        )),
+        tokens_used: Set(Some(
+            i32::try_from(usage.total_tokens()).unwrap_or(i32::MAX),
+        )),
         created_at: Set(now),
     }
     .insert(&txn)
