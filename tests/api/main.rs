@@ -3,6 +3,7 @@
 //! the PostgreSQL half as ignored).
 
 mod accounts;
+mod ai_providers;
 mod content;
 mod data_rights;
 mod gamification;
