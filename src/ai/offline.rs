@@ -1107,6 +1107,19 @@ mod tests {
         );
         assert!(text.contains("Cell biology"), "{text}");
         assert!(!text.contains('['), "{text}");
+
+        // Passages that share nothing with the question are not quoted as if they answered it.
+        let req = TutorRequest {
+            question: "What is the capital of France?".into(),
+            sources: biology(),
+            ..Default::default()
+        };
+        let (text, _) = reply(&req).await;
+        assert!(
+            text.contains("your lessons and notes don't cover this"),
+            "{text}"
+        );
+        assert!(!text.contains("[1]"), "{text}");
     }
 
     #[tokio::test]

@@ -53,6 +53,19 @@ pub struct OpenAi {
     prices: BTreeMap<String, AiPrice>,
 }
 
+impl std::fmt::Debug for OpenAi {
+    // The API key is left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAi")
+            .field("base_url", &self.base_url)
+            .field("chat_model", &self.chat_model)
+            .field("embedding_model", &self.embedding_model)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
 impl OpenAi {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let base_url = config
