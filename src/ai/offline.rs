@@ -451,8 +451,9 @@ fn replace_whole(text: &str, needle: &str, with: &str) -> String {
     out
 }
 
-/// Masks every protected answer in `text`; returns whether anything was masked.
-fn mask_protected(text: &str, protected: &[String]) -> (String, bool) {
+/// Masks every protected answer in `text` (case-insensitive, whole words); returns whether
+/// anything was masked.
+pub(crate) fn mask_protected(text: &str, protected: &[String]) -> (String, bool) {
     let mut out = text.to_string();
     let mut masked = false;
     // Longest first, so that "carbon dioxide" is masked whole before "carbon".

@@ -183,7 +183,10 @@ async fn a_streamed_reply_arrives_in_deltas_with_usage_and_cost_from_the_price_t
             data: vec![
                 chunk("Respiration happens "),
                 chunk("in an organelle [1]. "),
-                chunk("Which one?"),
+                chunk("What does that organelle "),
+                chunk("need to work? "),
+                chunk("Hint: not the Mito"),
+                chunk("chondria."),
                 usage_chunk(1_000_000, 2_000_000),
             ],
             done: true,
@@ -193,18 +196,24 @@ async fn a_streamed_reply_arrives_in_deltas_with_usage_and_cost_from_the_price_t
     .await;
     let events = collect(&provider, question()).await;
     let events: Vec<ChatEvent> = events.into_iter().map(Result::unwrap).collect();
+    let deltas: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Delta(d) => Some(d.as_str()),
+            ChatEvent::Done(_) => None,
+        })
+        .collect();
+    assert!(deltas.len() >= 3, "not streamed: {deltas:?}");
+    // A protected answer the model writes anyway is masked, even split across chunks.
     assert_eq!(
-        events[..3],
-        [
-            ChatEvent::Delta("Respiration happens ".into()),
-            ChatEvent::Delta("in an organelle [1]. ".into()),
-            ChatEvent::Delta("Which one?".into()),
-        ]
+        deltas.concat(),
+        "Respiration happens in an organelle [1]. What does that organelle need to work? \
+         Hint: not the ▢▢▢."
     );
-    let ChatEvent::Done(usage) = &events[3] else {
+    let Some(ChatEvent::Done(usage)) = events.last() else {
         panic!("{events:?}")
     };
-    assert_eq!(events.len(), 4);
+    assert_eq!(events.len(), deltas.len() + 1);
     assert_eq!(usage.model, "gpt-4o-mini");
     assert_eq!(
         (usage.prompt_tokens, usage.completion_tokens),
@@ -379,13 +388,12 @@ async fn a_stream_cut_half_way_ends_with_an_error_and_no_done() {
     )
     .await;
     let events = collect(&provider, question()).await;
-    assert_eq!(events.len(), 3, "{events:?}");
-    assert_eq!(
-        events[0],
-        Ok(ChatEvent::Delta("Respiration happens ".into()))
+    assert!(
+        matches!(events.first(), Some(Ok(ChatEvent::Delta(d))) if d.starts_with("Respiration")),
+        "{events:?}"
     );
     assert!(
-        matches!(events[2], Err(AiError::Malformed(_))),
+        matches!(events.last(), Some(Err(AiError::Malformed(_)))),
         "{events:?}"
     );
     assert!(!events.iter().any(|e| matches!(e, Ok(ChatEvent::Done(_)))));
