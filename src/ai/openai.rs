@@ -12,7 +12,7 @@
 //! - a stream is never retried once it has started: a stream that ends before `[DONE]` yields an
 //!   error item and no `Done`, so no half reply is ever stored as complete;
 //! - protected quiz answers are masked in the streamed text even if the model writes them
-//!   despite the system prompt ([`AnswerGuard`]).
+//!   despite the system prompt (`AnswerGuard`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::pin::Pin;
