@@ -102,7 +102,7 @@ impl Default for Config {
             ai_api_key: None,
             ai_chat_model: "gpt-4o-mini".into(),
             ai_embedding_model: "text-embedding-3-small".into(),
-            ai_timeout_secs: 60,
+            ai_timeout_secs: 25,
             ai_max_retries: 3,
             ai_prices: default_ai_prices(),
             google_client_id: None,

@@ -328,21 +328,34 @@ fn content_stems(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Markdown decoration removed: headings, list markers, emphasis, code ticks, links.
+/// Markdown decoration removed (headings, list markers, emphasis, code ticks), one paragraph,
+/// heading or list item per line: wrapped lines of a paragraph are joined again.
 fn plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut joinable = false;
     for line in text.lines() {
         let line = line.trim();
-        let line = line.trim_start_matches('#').trim_start();
-        let line = line
-            .strip_prefix("- ")
-            .or_else(|| line.strip_prefix("* "))
-            .or_else(|| line.strip_prefix("> "))
-            .unwrap_or(line);
-        if !out.is_empty() {
+        if line.is_empty() {
+            joinable = false;
+            continue;
+        }
+        let heading = line.starts_with('#');
+        let item = ["- ", "* ", "> ", "+ "].iter().any(|m| line.starts_with(m))
+            || line
+                .split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        let content = line.trim_start_matches('#').trim_start();
+        let content = ["- ", "* ", "> ", "+ "]
+            .iter()
+            .find_map(|m| content.strip_prefix(m))
+            .unwrap_or(content);
+        if joinable && !heading && !item {
+            out.push(' ');
+        } else if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(line);
+        out.push_str(content);
+        joinable = !heading;
     }
     out.replace("**", "")
         .replace("__", "")
@@ -438,8 +451,9 @@ fn replace_whole(text: &str, needle: &str, with: &str) -> String {
     out
 }
 
-/// Masks every protected answer in `text`; returns whether anything was masked.
-fn mask_protected(text: &str, protected: &[String]) -> (String, bool) {
+/// Masks every protected answer in `text` (case-insensitive, whole words); returns whether
+/// anything was masked.
+pub(crate) fn mask_protected(text: &str, protected: &[String]) -> (String, bool) {
     let mut out = text.to_string();
     let mut masked = false;
     // Longest first, so that "carbon dioxide" is masked whole before "carbon".
@@ -535,10 +549,11 @@ fn tutor_reply(req: &TutorRequest) -> String {
             .filter(|(i, score)| *score > 0.0 && source[*i].split_whitespace().count() >= 3)
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(2);
         let Some(best) = scored.first().map(|s| s.1) else {
             continue;
         };
+        scored.retain(|s| s.1 >= best * 0.5);
+        scored.truncate(2);
         scored.sort_by_key(|s| s.0);
         passages.push(Passage {
             number: index + 1,
@@ -547,22 +562,14 @@ fn tutor_reply(req: &TutorRequest) -> String {
         });
     }
     if passages.is_empty() {
-        // The sources were retrieved as relevant but share no word with the question (a
-        // paraphrase): quote the opening of the first ones rather than nothing.
-        for (index, source) in per_source.iter().enumerate().take(2) {
-            if let Some(first) = source.iter().find(|s| s.split_whitespace().count() >= 3) {
-                passages.push(Passage {
-                    number: index + 1,
-                    sentences: vec![first.clone()],
-                    score: 0.0,
-                });
-            }
-        }
-        if passages.is_empty() {
-            return decline(req.topic_title.as_deref());
-        }
+        // The passages share no word with the question: quoting them would be quoting
+        // something unrelated.
+        return decline(req.topic_title.as_deref());
     }
     passages.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.number.cmp(&b.number)));
+    // Passages that only share a common word with the question are noise beside the best.
+    let best = passages[0].score;
+    passages.retain(|p| p.score >= best * 0.5);
     passages.truncate(3);
     let top = passages[0].sentences.join(" ");
     passages.sort_by_key(|p| p.number);
@@ -570,7 +577,7 @@ fn tutor_reply(req: &TutorRequest) -> String {
     let mut any_masked = false;
     let mut quoted = Vec::new();
     for passage in &passages {
-        let text = passage.sentences.join(" ");
+        let text = capitalise(&passage.sentences.join(" "));
         let (text, masked) = mask_protected(&text, &req.protected_answers);
         any_masked |= masked;
         quoted.push(format!("{} [{}]", text, passage.number));
@@ -594,15 +601,24 @@ fn tutor_reply(req: &TutorRequest) -> String {
         );
         return reply;
     }
-    let term = guiding_term(&top, &req.question, &req.protected_answers);
+    let term = guiding_term(&top, &req.sources, &req.question, &req.protected_answers);
     reply.push_str(&guiding_question(term.as_deref(), &req.question));
     reply
+}
+
+/// A list item quoted on its own reads as a sentence.
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 fn decline(topic: Option<&str>) -> String {
     let looked = match topic {
         Some(t) if !t.trim().is_empty() => format!("I looked through \"{}\", but ", t.trim()),
-        _ => String::new(),
+        _ => "I looked, but ".to_string(),
     };
     format!(
         "{looked}your lessons and notes don't cover this, so I won't guess. Try rephrasing the \
@@ -612,25 +628,25 @@ fn decline(topic: Option<&str>) -> String {
 }
 
 /// The key term of the passage the reply leans on: a term shared with the question when there
-/// is one (the student asked about it), else the passage's strongest key term. Never a
-/// protected answer.
-fn guiding_term(passage: &str, question: &str, protected: &[String]) -> Option<String> {
-    let source = Source {
-        kind: super::SourceKind::Lesson,
-        id: uuid::Uuid::nil(),
-        parent_id: uuid::Uuid::nil(),
-        heading: None,
-        text: passage.to_string(),
-    };
+/// is one (the student asked about it), else the strongest key term of the sources that the
+/// passage mentions. Never a protected answer.
+fn guiding_term(
+    passage: &str,
+    sources: &[Source],
+    question: &str,
+    protected: &[String],
+) -> Option<String> {
     let query: HashSet<String> = content_stems(question).into_iter().collect();
-    let terms = key_terms(std::slice::from_ref(&source));
-    let allowed = |t: &&Term| protected.iter().all(|p| find_whole(&t.text, p).is_empty());
+    let terms: Vec<Term> = key_terms(sources)
+        .into_iter()
+        .filter(|t| !find_whole(passage, &t.text).is_empty())
+        .filter(|t| protected.iter().all(|p| find_whole(&t.text, p).is_empty()))
+        .collect();
     let from_question = terms
         .iter()
-        .filter(allowed)
         .find(|t| content_stems(&t.text).iter().any(|s| query.contains(s)));
     from_question
-        .or_else(|| terms.iter().find(allowed))
+        .or_else(|| terms.first())
         .map(|t| t.text.clone())
 }
 
@@ -641,8 +657,8 @@ fn guiding_question(term: Option<&str>, question: &str) -> String {
             let templates = [
                 "To check your understanding: how would you explain {} in your own words, and \
                  why does it matter here?",
-                "Think it through: what would change if {} were missing from this picture?",
-                "Try this: can you give an example of {} that is not in the passage?",
+                "Think it through: what would go wrong without {}, and how do you know?",
+                "Try this: how does {} connect to the rest of this topic?",
             ];
             templates[seed % templates.len()].replace("{}", term)
         }
@@ -679,10 +695,20 @@ struct Term {
 fn key_terms(sources: &[Source]) -> Vec<Term> {
     let mut found: BTreeMap<String, Term> = BTreeMap::new();
     let mut add = |text: &str, kind: TermKind, source: usize| {
-        let text = text
-            .trim()
-            .trim_matches(|c: char| !c.is_alphanumeric())
-            .to_string();
+        let text = text.trim().trim_matches(|c: char| !c.is_alphanumeric());
+        if text
+            .chars()
+            .any(|c| !(c.is_alphanumeric() || c == ' ' || c == '-' || c == '\''))
+        {
+            return;
+        }
+        // "Every cell", "many mitochondria", "Two organelles": the term is what follows.
+        let mut text = text.to_string();
+        while let Some((first, rest)) = text.split_once(' ')
+            && is_stopword(&first.to_lowercase())
+        {
+            text = rest.trim().to_string();
+        }
         let n_words = text.split_whitespace().count();
         if text.chars().count() < 3 || n_words == 0 || n_words > 4 {
             return;
@@ -774,7 +800,21 @@ fn key_terms(sources: &[Source]) -> Vec<Term> {
     let mut terms: Vec<Term> = found
         .into_values()
         .map(|mut t| {
-            t.weight = all_text.iter().map(|s| find_whole(s, &t.text).len()).sum();
+            let mut lower_form = None;
+            for text in &all_text {
+                for (start, end) in find_whole(text, &t.text) {
+                    t.weight += 1;
+                    let form = &text[start..end];
+                    if form.chars().next().is_some_and(char::is_lowercase) {
+                        lower_form.get_or_insert_with(|| form.to_string());
+                    }
+                }
+            }
+            // Capitalised only because it opened a sentence: show it as the text writes it
+            // elsewhere, so that case does not give the answer away.
+            if let Some(form) = lower_form {
+                t.text = form;
+            }
             t
         })
         .filter(|t| t.weight > 0)
@@ -897,6 +937,7 @@ fn pick_distractors(term: &Term, terms: &[Term], stem_text: &str) -> Vec<String>
         (
             t.kind != term.kind,
             words_of(&t.text).abs_diff(words_of(&term.text)),
+            t.text.ends_with('s') != term.text.ends_with('s'),
             t.text.chars().count().abs_diff(term.text.chars().count()) / 4,
             fnv(format!("{}\u{1f}{}", term.text, t.text).as_bytes()),
         )
@@ -1067,6 +1108,19 @@ mod tests {
         );
         assert!(text.contains("Cell biology"), "{text}");
         assert!(!text.contains('['), "{text}");
+
+        // Passages that share nothing with the question are not quoted as if they answered it.
+        let req = TutorRequest {
+            question: "What is the capital of France?".into(),
+            sources: biology(),
+            ..Default::default()
+        };
+        let (text, _) = reply(&req).await;
+        assert!(
+            text.contains("your lessons and notes don't cover this"),
+            "{text}"
+        );
+        assert!(!text.contains("[1]"), "{text}");
     }
 
     #[tokio::test]

@@ -10,7 +10,9 @@
 //! - no answer within `ai_timeout_secs` is [`AiError::Timeout`], not retried (the student has
 //!   already waited that long); while streaming, the same timeout applies between two chunks;
 //! - a stream is never retried once it has started: a stream that ends before `[DONE]` yields an
-//!   error item and no `Done`, so no half reply is ever stored as complete.
+//!   error item and no `Done`, so no half reply is ever stored as complete;
+//! - protected quiz answers are masked in the streamed text even if the model writes them
+//!   despite the system prompt (`AnswerGuard`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::pin::Pin;
@@ -51,6 +53,19 @@ pub struct OpenAi {
     timeout: Duration,
     max_retries: u32,
     prices: BTreeMap<String, AiPrice>,
+}
+
+impl std::fmt::Debug for OpenAi {
+    // The API key is left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAi")
+            .field("base_url", &self.base_url)
+            .field("chat_model", &self.chat_model)
+            .field("embedding_model", &self.embedding_model)
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OpenAi {
@@ -204,6 +219,7 @@ impl OpenAi {
             ended: false,
             idle_timeout: self.timeout,
             model: self.chat_model.clone(),
+            guard: AnswerGuard::new(&req.protected_answers),
             prompt_estimate,
             price: self.prices.get(&self.chat_model).cloned(),
         };
@@ -483,6 +499,68 @@ struct QuestionJson {
     source: Option<i64>,
 }
 
+/// Masks protected answers in a streamed reply, should the model write one despite its
+/// instructions. An answer may be split across deltas, so the text is held back until a word
+/// boundary at least one answer's length behind the newest text.
+struct AnswerGuard {
+    protected: Vec<String>,
+    /// The longest answer, in characters.
+    longest: usize,
+    pending: String,
+}
+
+impl AnswerGuard {
+    fn new(protected: &[String]) -> Self {
+        let protected: Vec<String> = protected
+            .iter()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        let longest = protected
+            .iter()
+            .map(|a| a.chars().count())
+            .max()
+            .unwrap_or(0);
+        Self {
+            protected,
+            longest,
+            pending: String::new(),
+        }
+    }
+
+    /// What can be sent of the text so far.
+    fn push(&mut self, delta: &str) -> Option<String> {
+        if self.protected.is_empty() {
+            return Some(delta.to_string()).filter(|d| !d.is_empty());
+        }
+        self.pending.push_str(delta);
+        let (masked, _) = super::offline::mask_protected(&self.pending, &self.protected);
+        // Keep the last `longest` characters, and cut at whitespace so that the kept part
+        // starts a word.
+        let keep_from = masked
+            .char_indices()
+            .rev()
+            .nth(self.longest)
+            .map_or(0, |(i, _)| i);
+        let cut = masked[..keep_from]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map(|(i, c)| i + c.len_utf8());
+        let cut = cut?;
+        let safe = masked[..cut].to_string();
+        self.pending = masked[cut..].to_string();
+        Some(safe).filter(|s| !s.is_empty())
+    }
+
+    /// The rest, at the end of the reply.
+    fn flush(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.pending);
+        let (masked, _) = super::offline::mask_protected(&rest, &self.protected);
+        Some(masked).filter(|m| !m.is_empty())
+    }
+}
+
 /// The reading side of a streamed chat completion.
 struct SseState {
     body: Pin<Box<dyn Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
@@ -495,6 +573,7 @@ struct SseState {
     ended: bool,
     idle_timeout: Duration,
     model: String,
+    guard: AnswerGuard,
     prompt_estimate: usize,
     price: Option<AiPrice>,
 }
@@ -520,6 +599,9 @@ impl SseState {
             };
             let data = data.trim();
             if data == "[DONE]" {
+                if let Some(rest) = self.guard.flush() {
+                    self.queue.push_back(Ok(ChatEvent::Delta(rest)));
+                }
                 let usage = self.final_usage();
                 self.finish(Ok(ChatEvent::Done(usage)));
                 return;
@@ -534,7 +616,9 @@ impl SseState {
                             && !content.is_empty()
                         {
                             self.text.push_str(&content);
-                            self.queue.push_back(Ok(ChatEvent::Delta(content)));
+                            if let Some(safe) = self.guard.push(&content) {
+                                self.queue.push_back(Ok(ChatEvent::Delta(safe)));
+                            }
                         }
                     }
                 }
@@ -595,5 +679,40 @@ async fn next_event(mut state: SseState) -> Option<(Result<ChatEvent, AiError>, 
                 state.drain_lines();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guarded(protected: &[&str], deltas: &[&str]) -> (String, usize) {
+        let protected: Vec<String> = protected.iter().map(|p| p.to_string()).collect();
+        let mut guard = AnswerGuard::new(&protected);
+        let mut out = Vec::new();
+        for d in deltas {
+            out.extend(guard.push(d));
+        }
+        out.extend(guard.flush());
+        (out.concat(), out.len())
+    }
+
+    #[test]
+    fn protected_answers_split_across_deltas_are_masked() {
+        let (text, _) = guarded(
+            &["mitochondria", "ATP"],
+            &[
+                "It happens in the mito",
+                "chondria, which ",
+                "make A",
+                "TP. A category.",
+            ],
+        );
+        assert_eq!(text, "It happens in the ▢▢▢, which make ▢▢▢. A category.");
+        let (text, _) = guarded(&["cat"], &["A category of ", "ca", "ts and a cat."]);
+        assert_eq!(text, "A category of cats and a ▢▢▢.");
+        // Without protected answers every delta passes through at once.
+        let (text, n) = guarded(&[], &["one ", "two"]);
+        assert_eq!((text.as_str(), n), ("one two", 2));
     }
 }

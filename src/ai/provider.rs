@@ -77,7 +77,7 @@ pub struct GeneratedQuiz {
 }
 
 /// The configured AI provider.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum Provider {
     /// The default: deterministic, no network, zero cost.
     Offline(offline::Offline),

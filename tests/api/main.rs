@@ -3,6 +3,7 @@
 //! the PostgreSQL half as ignored).
 
 mod accounts;
+mod ai_providers;
 mod ai_usage;
 mod content;
 mod data_rights;
