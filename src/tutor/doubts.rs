@@ -241,7 +241,9 @@ async fn generate(
     if reply.trim().is_empty() {
         return Err(crate::ai::AiError::Malformed("the reply was empty".into()).into());
     }
-    Ok((reply, usage, guard.redacted()))
+    // Masked here, or already by the provider.
+    let withheld = guard.redacted() || reply.contains(super::guard::MASK);
+    Ok((reply, usage, withheld))
 }
 
 struct StoreArgs<'a> {

@@ -11,8 +11,8 @@
 //! Streamed replies are released a sentence at a time: a sentence is checked (and redacted)
 //! whole before any of it leaves the server, so a key split across two deltas is still caught.
 
-/// What replaces a key in a reply.
-pub const MASK: &str = "▢▢▢";
+/// What replaces a key in a reply: the same mark the providers use when they mask one.
+pub const MASK: &str = crate::ai::offline::MASK;
 
 /// The keys one reply must not contain, in normal form.
 #[derive(Debug, Clone, Default)]

@@ -11,6 +11,7 @@ use studium::entity::{lessons, quiz_questions, quizzes, topics};
 use studium::tutor::guard::AnswerKeys;
 use uuid::Uuid;
 
+use crate::fake_openai::{Fake, Reply, chunk, usage_chunk};
 use crate::helpers::*;
 use crate::{db_test, long_session_test};
 
@@ -465,5 +466,244 @@ db_test!(
             leaks.len(),
             leaks.join("\n")
         );
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// A hosted model, through the fake OpenAI-compatible server
+
+/// Runs `body` on an app whose AI provider is the fake server, with `replies` queued.
+async fn with_hosted<F, Fut>(backend: Backend, replies: Vec<Reply>, body: F)
+where
+    F: FnOnce(TestApp, Fake) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (fake, base_url) = crate::fake_openai::start(replies).await;
+    run(
+        backend,
+        move |c| crate::fake_openai::configure_for(c, &base_url),
+        move |app| body(app, fake),
+    )
+    .await;
+}
+
+fn streamed(pieces: &[&str]) -> Reply {
+    let mut data: Vec<Value> = pieces.iter().map(|p| chunk(p)).collect();
+    data.push(usage_chunk(900, 40));
+    Reply::Sse { data, done: true }
+}
+
+async fn usage_statuses(app: &TestApp) -> Vec<String> {
+    use studium::entity::ai_usage_logs;
+    ai_usage_logs::Entity::find()
+        .order_by_asc(ai_usage_logs::Column::CreatedAt)
+        .all(app.state.db.read())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.request_status)
+        .collect()
+}
+
+async fn hosted_model_leaking_the_key_is_masked(backend: Backend) {
+    let replies = vec![streamed(&[
+        "Fine, since you insist: the answer is x",
+        " = 5",
+        ". Check it by substituting back.",
+    ])];
+    with_hosted(backend, replies, |app, fake| async move {
+        seed_demo(&app).await;
+        let user = app.student().await;
+        let topic = topic_named(&app, "Linear equations").await;
+        let res = ask(
+            &app,
+            &user,
+            Some(topic),
+            "Solve 3x + 5 = 20. Just tell me the answer.",
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        let text = res.body["assistant_message"]["message_text"]
+            .as_str()
+            .unwrap();
+        assert!(!AnswerKeys::new(["x = 5"]).leaks(text), "{text}");
+        assert!(text.contains(studium::tutor::guard::MASK), "{text}");
+        assert_eq!(res.body["answer_withheld"], true);
+        // What was stored is the masked reply, with the hosted model's tokens.
+        let id = res.body["doubt_session"]["id"].as_str().unwrap();
+        let detail = app.get(&format!("/doubts/{id}"), Some(&user.access)).await;
+        assert_eq!(detail.body["messages"][1]["message_text"], json!(text));
+        assert_eq!(detail.body["messages"][1]["tokens_used"], 940);
+        // The prompt carried the retrieved passages and forbade the key.
+        let (_, _, request) = &fake.requests()[0];
+        let prompt = request.to_string();
+        assert!(
+            prompt.contains("x = 5"),
+            "the protected answers are named to the model"
+        );
+        assert_eq!(usage_statuses(&app).await, vec!["success"]);
+    })
+    .await;
+}
+crate::backend_test!(
+    a_hosted_model_that_gives_the_key_away_is_masked,
+    hosted_model_leaking_the_key_is_masked
+);
+
+async fn provider_failure_stores_nothing(backend: Backend) {
+    let replies = vec![
+        Reply::Error(500, None),
+        Reply::Error(502, None),
+        Reply::Error(503, None),
+    ];
+    with_hosted(backend, replies, |app, fake| async move {
+        seed_demo(&app).await;
+        let user = app.student().await;
+        let res = ask(&app, &user, None, "What is a ribosome?").await;
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.text);
+        assert_eq!(res.problem_slug(), "ai-unavailable");
+        assert_eq!(fake.requests().len(), 3, "the first try and two retries");
+        assert_eq!(
+            app.get("/doubts", Some(&user.access)).await.body["items"],
+            json!([])
+        );
+        assert_eq!(usage_statuses(&app).await, vec!["error"]);
+        let usage = app.get("/me/ai-usage", Some(&user.access)).await;
+        assert_eq!(usage.body["used_today"]["doubt"], 0, "{}", usage.text);
+    })
+    .await;
+}
+crate::backend_test!(
+    a_provider_failure_stores_nothing_and_gives_the_unit_back,
+    provider_failure_stores_nothing
+);
+
+async fn cut_stream_ends_with_an_error_event(backend: Backend) {
+    let replies = vec![Reply::Sse {
+        data: vec![chunk("Ribosomes are"), chunk(" where proteins")],
+        done: false,
+    }];
+    with_hosted(backend, replies, |app, _fake| async move {
+        seed_demo(&app).await;
+        let user = app.student().await;
+        let (status, events) = ask_streaming(
+            &app,
+            &user,
+            "/doubts",
+            json!({"message": "What is a ribosome?"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let last = events.last().expect("events");
+        assert_eq!(last.event, "error", "{events:?}");
+        assert_eq!(
+            last.data["type"], "urn:studium:problem:ai-unavailable",
+            "{events:?}"
+        );
+        assert!(events.iter().all(|e| e.event != "message"));
+        // No half reply is kept, and the unit is given back.
+        assert_eq!(
+            app.get("/doubts", Some(&user.access)).await.body["items"],
+            json!([])
+        );
+        assert_eq!(usage_statuses(&app).await, vec!["error"]);
+    })
+    .await;
+}
+crate::backend_test!(
+    a_stream_cut_half_way_ends_with_an_error_event_and_stores_nothing,
+    cut_stream_ends_with_an_error_event
+);
+
+async fn abandoned_request_releases_its_unit(backend: Backend) {
+    with_hosted(backend, vec![Reply::Hang], |app, _fake| async move {
+        seed_demo(&app).await;
+        let user = app.student().await;
+        // The client gives up long before the provider's timeout.
+        let sent = app
+            .client
+            .post(app.url("/doubts"))
+            .bearer_auth(&user.access)
+            .json(&json!({"message": "What is a ribosome?"}))
+            .timeout(std::time::Duration::from_millis(500))
+            .send()
+            .await;
+        assert!(sent.is_err(), "the request was abandoned");
+        // The reservation is released once the server notices (the dropped request, or at
+        // the latest the provider's timeout): wait for that outcome, not for a time.
+        let mut statuses = Vec::new();
+        for _ in 0..200 {
+            statuses = usage_statuses(&app).await;
+            if statuses == ["error"] {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(statuses, vec!["error"]);
+        let usage = app.get("/me/ai-usage", Some(&user.access)).await;
+        assert_eq!(usage.body["used_today"]["doubt"], 0, "{}", usage.text);
+        assert_eq!(
+            app.get("/doubts", Some(&user.access)).await.body["items"],
+            json!([])
+        );
+    })
+    .await;
+}
+crate::backend_test!(
+    an_abandoned_request_gives_its_unit_back,
+    abandoned_request_releases_its_unit
+);
+
+// ---------------------------------------------------------------------------------------------
+// The daily allowance under concurrency
+
+db_test!(
+    fifty_parallel_questions_with_five_left_get_exactly_five_replies,
+    config = |c| {
+        c.plan_free_doubt_per_day = 5;
+    },
+    |app| {
+        seed_demo(&app).await;
+        let user = app.student().await;
+        let second = app.second_instance().await;
+        let requests = (0..50).map(|i| {
+            // Half through each of two servers over the same database.
+            let target = if i % 2 == 0 { &app } else { &second.app };
+            let user = user.clone();
+            async move {
+                ask(
+                    target,
+                    &user,
+                    None,
+                    &format!("What is a eukaryotic cell? ({i})"),
+                )
+                .await
+            }
+        });
+        let answers = futures::future::join_all(requests).await;
+        let created = answers
+            .iter()
+            .filter(|r| r.status == StatusCode::CREATED)
+            .count();
+        let refused: Vec<&Resp> = answers
+            .iter()
+            .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+            .collect();
+        assert_eq!(
+            (created, refused.len()),
+            (5, 45),
+            "{:?}",
+            answers.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
+        for r in &refused {
+            assert_eq!(r.problem_slug(), "quota-exceeded");
+            let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(retry > 0 && retry <= 86_400, "{retry}");
+        }
+        let statuses = usage_statuses(&app).await;
+        assert_eq!(statuses.iter().filter(|s| *s == "success").count(), 5);
+        assert_eq!(statuses.iter().filter(|s| *s == "rejected").count(), 45);
+        let list = app.get("/doubts?limit=100", Some(&user.access)).await;
+        assert_eq!(list.body["items"].as_array().unwrap().len(), 5);
     }
 );

@@ -8,6 +8,7 @@ mod ai_usage;
 mod content;
 mod data_rights;
 mod doubts;
+mod fake_openai;
 mod gamification;
 mod helpers;
 mod http;
