@@ -30,11 +30,16 @@ const PASSAGE_TAIL_WORDS: usize = 25;
 const MAX_QUERY_TERMS: usize = 16;
 /// Candidates fetched from the index before the re-ranking by term coverage.
 const MIN_CANDIDATES: u64 = 30;
-/// The share of the question's content terms the best passage must contain for the tutor to
-/// answer from it. Below it, the lessons do not cover the question.
-pub const MIN_COVERAGE: f64 = 0.6;
+/// The share of the question's weight (its content terms, each weighted by [`idf`]) the best
+/// passage must hold for the tutor to answer from it. Below it, the lessons do not cover the
+/// question: the words they share with it are the common ones, not the ones that say what it
+/// is about.
+pub const MIN_COVERAGE: f64 = 0.5;
 /// How the score weighs term coverage against the index's own (BM25-style) rank.
 const COVERAGE_WEIGHT: f64 = 0.5;
+/// Two words of a question's compound ("water cycle") must stand at most this many words apart
+/// in some candidate passage for the lessons to speak of the compound.
+const COMPOUND_WINDOW: usize = 4;
 
 /// One passage found by [`search`].
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +51,8 @@ pub struct Hit {
     /// 0..=1, best first: term coverage blended with the index rank relative to the best
     /// candidate.
     pub score: f64,
-    /// The share (0..=1) of the question's content terms this passage (with its heading) holds.
+    /// The share (0..=1) of the question's weight this passage (with its heading) holds: its
+    /// content terms, each weighted by how rare it is among the passages (see [`search`]).
     pub coverage: f64,
 }
 
@@ -584,39 +590,206 @@ fn fold_accents(word: &str) -> String {
         .collect()
 }
 
-/// Two stems name the same word: equal, or one a long prefix of the other
-/// (`divid`/`division`, `industri`/`industrial`).
+/// Endings that turn a word into a relative of the same meaning (`revolution`/`revolutionary`,
+/// `chromosome`/`chromosomal`, `osmos`/`osmotic` after stemming). Prefix matching without such
+/// a list took `differential` for `different` and `divide` for `dividend`.
+const RELATED_ENDINGS: &[&str] = &[
+    "e", "s", "es", "al", "ally", "ar", "ary", "ic", "ical", "ion", "ions", "er", "ers", "or",
+    "ors", "y", "ment", "ments", "ist", "ists", "ism",
+];
+
+/// Two stems name the same word: equal, or one is the other (at least four letters) with one of
+/// the [`RELATED_ENDINGS`].
 fn same_word(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    short.chars().count() >= 5 && long.starts_with(short)
+    short.chars().count() >= 4
+        && long
+            .strip_prefix(short)
+            .is_some_and(|ending| RELATED_ENDINGS.contains(&ending))
 }
 
-/// The share of `terms` that `text` contains.
-fn coverage(terms: &[String], text: &str) -> f64 {
-    if terms.is_empty() {
-        return 0.0;
-    }
-    let words: HashSet<String> = text
-        .split(|c: char| !c.is_alphanumeric())
+/// The stems of `text`'s words, in order.
+fn stems(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(stem)
-        .collect();
-    let found = terms
+        .collect()
+}
+
+/// The names a question mentions: runs of two or more adjacent capitalised content words
+/// ("World War One", "French Revolution", "Pax Romana"), as indexes into `query_terms`. A
+/// passage speaks of a name only when it holds its words next to each other, in order: a
+/// lesson on the Industrial Revolution that mentions "world", "war" and "one" apart says
+/// nothing about World War One. Students who type in lower case get no names, only terms.
+pub fn names(question: &str) -> Vec<Vec<usize>> {
+    let terms = query_terms(question);
+    let mut out = Vec::new();
+    let mut run: Vec<usize> = Vec::new();
+    for word in question.split(|c: char| c.is_whitespace() || c == '-') {
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let lower = british(&word.to_lowercase());
+        let capitalised = word.chars().next().is_some_and(char::is_uppercase);
+        match terms.iter().position(|t| *t == lower) {
+            Some(i) if capitalised => run.push(i),
+            _ => {
+                if run.len() >= 2 {
+                    out.push(std::mem::take(&mut run));
+                }
+                run.clear();
+            }
+        }
+    }
+    if run.len() >= 2 {
+        out.push(run);
+    }
+    out
+}
+
+/// Pairs of the question's content terms that stand next to each other in it (indexes into
+/// `query_terms`): "water cycle", "climate change", "solar cells", "mitotic index".
+pub fn compounds(question: &str) -> Vec<(usize, usize)> {
+    let terms = query_terms(question);
+    let mut out = Vec::new();
+    let mut previous: Option<usize> = None;
+    for word in question
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let current = terms
+            .iter()
+            .position(|t| *t == british(&word.to_lowercase()));
+        if let (Some(a), Some(b)) = (previous, current)
+            && a != b
+        {
+            out.push((a, b));
+        }
+        previous = current;
+    }
+    out
+}
+
+/// Whether `words` (a passage's stems) hold `a` and `b` within [`COMPOUND_WINDOW`] words of
+/// each other.
+fn holds_near(words: &[String], a: &str, b: &str) -> bool {
+    words.iter().enumerate().any(|(i, w)| {
+        same_word(w, a)
+            && words[i.saturating_sub(COMPOUND_WINDOW)..(i + COMPOUND_WINDOW + 1).min(words.len())]
+                .iter()
+                .any(|v| same_word(v, b))
+    })
+}
+
+/// Whether `words` (a passage's stems) hold `phrase`'s stems next to each other, in order.
+fn holds_phrase(words: &[String], phrase: &[String]) -> bool {
+    !phrase.is_empty()
+        && words
+            .windows(phrase.len())
+            .any(|window| window.iter().zip(phrase).all(|(w, p)| same_word(w, p)))
+}
+
+/// How much a term of the question weighs: the square of its inverse document frequency
+/// `ln(1 + n / (df + 1))` when it occurs in `df` of the `n` passages (squared as in the cosine
+/// of TF-IDF vectors, where the question and the passage each weigh the term by its IDF). A
+/// term in many passages ("equation", "cause") weighs little, one in a few ("discriminant")
+/// much, one in none ("logarithmic", "Russian") most: a question about something the lessons
+/// never name is not covered by them, however many of its common words they hold.
+fn idf(n: i64, df: i64) -> f64 {
+    let idf = (1.0 + n.max(0) as f64 / (df.max(0) as f64 + 1.0)).ln();
+    idf * idf
+}
+
+/// The share (0..=1) of the question's weight that `text` holds: each of `terms` weighs its
+/// `weights` entry and counts as held when a word of `text` is the same word; the words of a
+/// name from [`names`] count only when `text` holds the name as a phrase.
+fn coverage(
+    terms: &[String],
+    weights: &[f64],
+    names: &[Vec<usize>],
+    unheld: &HashSet<usize>,
+    text: &str,
+) -> f64 {
+    let total: f64 = weights.iter().sum();
+    if terms.is_empty() || total <= 0.0 {
+        return 0.0;
+    }
+    let words = stems(text);
+    let distinct: HashSet<&String> = words.iter().collect();
+    let term_stems: Vec<String> = terms.iter().map(|t| stem(t)).collect();
+    let mut held: Vec<bool> = term_stems
         .iter()
-        .map(|t| stem(t))
-        .filter(|t| words.iter().any(|w| same_word(t, w)))
-        .count();
-    found as f64 / terms.len() as f64
+        .enumerate()
+        .map(|(i, t)| !unheld.contains(&i) && distinct.iter().any(|w| same_word(t, w)))
+        .collect();
+    for name in names {
+        let phrase: Vec<String> = name.iter().map(|&i| term_stems[i].clone()).collect();
+        if !holds_phrase(&words, &phrase) {
+            for &i in name {
+                held[i] = false;
+            }
+        }
+    }
+    let found: f64 = held
+        .iter()
+        .zip(weights)
+        .filter(|(h, _)| **h)
+        .map(|(_, w)| w)
+        .sum();
+    found / total
+}
+
+/// How many passages there are and how many of them each term occurs in, as the index sees
+/// it (its own stemming), over every lesson: the weights of [`idf`].
+async fn document_frequencies(
+    conn: &impl ConnectionTrait,
+    terms: &[String],
+) -> Result<(i64, Vec<i64>), DbErr> {
+    let backend = conn.get_database_backend();
+    let mut columns = vec!["(SELECT count(*) FROM lesson_passages) AS n".to_string()];
+    let mut values: Vec<Value> = Vec::with_capacity(terms.len());
+    for (i, term) in terms.iter().enumerate() {
+        columns.push(match backend {
+            DbBackend::Sqlite => format!(
+                "(SELECT count(*) FROM lesson_passages_fts WHERE lesson_passages_fts MATCH ?) AS d{i}"
+            ),
+            _ => format!(
+                "(SELECT count(*) FROM lesson_passages \
+                 WHERE search_vector @@ to_tsquery('english', ${})) AS d{i}",
+                i + 1
+            ),
+        });
+        values.push(match backend {
+            DbBackend::Sqlite => format!("\"{term}\"").into(),
+            _ => term.clone().into(),
+        });
+    }
+    let sql = format!("SELECT {}", columns.join(", "));
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let Some(row) = row else {
+        return Ok((0, vec![0; terms.len()]));
+    };
+    let n: i64 = row.try_get("", "n")?;
+    let mut dfs = Vec::with_capacity(terms.len());
+    for i in 0..terms.len() {
+        dfs.push(row.try_get("", &format!("d{i}"))?);
+    }
+    Ok((n, dfs))
 }
 
 /// The passages that best answer `question`, best first, at most `limit`; only lessons of
 /// `topic_id` when given. The question's content terms are OR-ed, so a natural question
 /// matches passages holding some of them; the index ranks them BM25-style (SQLite FTS5
 /// `bm25()`, heading weighted double; PostgreSQL `ts_rank` over the generated `tsvector`), and
-/// the candidates are re-ranked by how many of the terms each holds.
+/// the candidates are re-ranked by their coverage: the share of the question's weight they
+/// hold, each term weighing the square of its IDF over all passages (the index's own counts,
+/// so both backends weigh alike), where a term counts as held when the passage has the same
+/// word (not merely one starting alike), the words of a capitalised name ([`names`]) only
+/// side by side, and the rarer word of a compound the candidates never use ([`compounds`])
+/// nowhere.
 pub async fn search(
     conn: &impl ConnectionTrait,
     question: &str,
@@ -627,6 +800,9 @@ pub async fn search(
     if terms.is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
+    let names = names(question);
+    let (n, dfs) = document_frequencies(conn, &terms).await?;
+    let weights: Vec<f64> = dfs.iter().map(|&df| idf(n, df)).collect();
     let candidates = (limit * 3).max(MIN_CANDIDATES);
     let backend = conn.get_database_backend();
     let topic_clause = |placeholder: &str| match topic_id {
@@ -673,15 +849,33 @@ pub async fn search(
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    let mut hits = Vec::with_capacity(rows.len());
-    let mut ranks = Vec::with_capacity(rows.len());
-    for row in rows {
+    let mut texts = Vec::with_capacity(rows.len());
+    for row in &rows {
         let heading: Option<String> = row.try_get("", "heading")?;
         let text: String = row.try_get("", "passage_text")?;
-        let covered = coverage(
-            &terms,
-            &format!("{} {text}", heading.as_deref().unwrap_or("")),
-        );
+        texts.push(format!("{} {text}", heading.as_deref().unwrap_or("")));
+    }
+    // A compound of the question ("water cycle", "climate change") whose words no candidate
+    // holds near each other names something the lessons do not speak of, even where they use
+    // both words apart (the cell cycle, water potential): its rarer word, the one that says what
+    // the question is about, is taken to be used in another sense and counts as held nowhere.
+    let candidate_stems: Vec<Vec<String>> = texts.iter().map(|t| stems(t)).collect();
+    let term_stems: Vec<String> = terms.iter().map(|t| stem(t)).collect();
+    let mut unheld = HashSet::new();
+    for (a, b) in compounds(question) {
+        if !candidate_stems
+            .iter()
+            .any(|words| holds_near(words, &term_stems[a], &term_stems[b]))
+        {
+            unheld.insert(if weights[a] >= weights[b] { a } else { b });
+        }
+    }
+    let mut hits = Vec::with_capacity(rows.len());
+    let mut ranks = Vec::with_capacity(rows.len());
+    for (row, full) in rows.into_iter().zip(&texts) {
+        let heading: Option<String> = row.try_get("", "heading")?;
+        let text: String = row.try_get("", "passage_text")?;
+        let covered = coverage(&terms, &weights, &names, &unheld, full);
         ranks.push(row.try_get::<f64>("", "rank")?);
         hits.push(Hit {
             lesson_id: row.try_get("", "lesson_id")?,
@@ -791,10 +985,51 @@ mod tests {
     }
 
     #[test]
+    fn words_match_their_relatives_only() {
+        assert!(same_word(&stem("revolution"), &stem("revolutionary")));
+        assert!(same_word(&stem("chromosomes"), &stem("chromosomal")));
+        assert!(same_word(&stem("solving"), &stem("solve")));
+        assert!(!same_word(&stem("differential"), &stem("different")));
+        assert!(!same_word(&stem("relativity"), &stem("relatively")));
+    }
+
+    #[test]
+    fn names_and_compounds_come_from_adjacent_words() {
+        // "caused" is not capitalised: the name is World War One.
+        assert_eq!(names("What caused World War One?"), [vec![1, 2, 3]]);
+        assert!(names("what caused world war one").is_empty());
+        assert_eq!(names("why did the French Revolution happen"), [vec![0, 1]]);
+        // Adjacent content words only: "of" separates "equation" and "circle".
+        assert_eq!(compounds("what is the water cycle"), [(0, 1)]);
+        assert!(compounds("what is the equation of a circle").is_empty());
+    }
+
+    #[test]
+    fn a_name_counts_only_as_a_phrase_and_rare_terms_weigh_most() {
+        let terms = query_terms("what caused the French Revolution");
+        let weights = [1.0; 3];
+        let names = names("what caused the French Revolution");
+        let none = HashSet::new();
+        let apart = "The revolution in France was caused by debt; French wine.";
+        assert!(coverage(&terms, &weights, &names, &none, apart) < 0.5);
+        let together = "What caused the French Revolution of 1789?";
+        assert!((coverage(&terms, &weights, &names, &none, together) - 1.0).abs() < 1e-9);
+        // A term in no passage outweighs one in most of them.
+        assert!(idf(100, 0) > 4.0 * idf(100, 60));
+    }
+
+    #[test]
     fn coverage_matches_word_forms() {
         let terms = query_terms("dividing cells industrialization");
-        let c = coverage(&terms, "A cell divides; Britain industrialised first.");
+        let weights = [1.0; 3];
+        let c = coverage(
+            &terms,
+            &weights,
+            &[],
+            &HashSet::new(),
+            "A cell divides; Britain industrialised first.",
+        );
         assert!((c - 1.0).abs() < 1e-9, "{c}");
-        assert!(coverage(&terms, "nothing related") < 1e-9);
+        assert!(coverage(&terms, &weights, &[], &HashSet::new(), "nothing related") < 1e-9);
     }
 }

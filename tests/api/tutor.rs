@@ -33,6 +33,47 @@ db_test!(the_retrieval_evaluation_meets_its_goals, |app| {
     assert!(report.meets_goals(), "{:?}\n{report}", app.backend);
 });
 
+db_test!(the_retrieval_goals_hold_on_the_held_out_questions, |app| {
+    studium::demo::seed(&app.state.db, app.clock.now())
+        .await
+        .expect("seeding");
+    let set = QuestionSet::parse(eval::HELDOUT).expect("the held-out set parses");
+    assert!(set.answerable.len() >= 30, "{}", set.answerable.len());
+    assert!(set.unanswerable.len() >= 20, "{}", set.unanswerable.len());
+    let report = eval::run(app.state.db.read(), &set)
+        .await
+        .expect("the evaluation runs");
+    assert!(report.meets_goals(), "{:?}\n{report}", app.backend);
+});
+
+db_test!(
+    off_topic_questions_sharing_words_with_the_lessons_are_declined,
+    |app| {
+        studium::demo::seed(&app.state.db, app.clock.now())
+            .await
+            .expect("seeding");
+        let db = app.state.db.read();
+        for question in [
+            "how do I solve a differential equation",
+            "what caused the French Revolution",
+            "what are the causes of climate change",
+            "what caused World War One",
+        ] {
+            let hits = search(db, question, None, 5).await.expect("search");
+            assert!(!answerable(&hits), "{question:?}: {hits:?}");
+        }
+        // While the lessons' own compounds and names are answered.
+        for question in [
+            "what was the Pax Romana",
+            "why did the industrial revolution begin in Britain",
+            "how does the sodium potassium pump work",
+        ] {
+            let hits = search(db, question, None, 5).await.expect("search");
+            assert!(answerable(&hits), "{question:?}: {hits:?}");
+        }
+    }
+);
+
 db_test!(
     passages_follow_their_lesson_and_search_filters_by_topic,
     |app| {
