@@ -544,48 +544,36 @@ db_test!(
     }
 );
 
-/// A quiz on the topic with one question and one submitted attempt by `student`, written
-/// through the entities (the quiz endpoints are still to come). Returns (quiz, question, attempt).
+/// A one-question quiz on the topic, written by `admin`, and one attempt on it by `student`,
+/// through the quiz endpoints. Returns (quiz, question, attempt).
 async fn quiz_with_attempt(
     app: &TestApp,
+    admin: &TestUser,
     topic_id: &str,
     student: &TestUser,
 ) -> (uuid::Uuid, uuid::Uuid, uuid::Uuid) {
-    use sea_orm::ActiveModelTrait;
-    use sea_orm::ActiveValue::Set;
-    let topic_id: uuid::Uuid = topic_id.parse().unwrap();
-    let quiz = crate::gamification::quiz(app, topic_id).await;
-    let question = uuid::Uuid::now_v7();
-    quiz_questions::ActiveModel {
-        id: Set(question),
-        quiz_id: Set(quiz),
-        question_text: Set("What is a cell?".into()),
-        question_type: Set("multiple_choice".into()),
-        options: Set(json!(["a unit of life", "a rock"])),
-        correct_answer: Set("a unit of life".into()),
-        explanation: Set(None),
-        order_index: Set(0),
-    }
-    .insert(app.state.db.write())
-    .await
-    .expect("question");
-    let attempt = uuid::Uuid::now_v7();
-    quiz_attempts::ActiveModel {
-        id: Set(attempt),
-        user_id: Set(crate::gamification::uid(student)),
-        quiz_id: Set(quiz),
-        answers: Set(json!([{"question_id": question, "answer": "a unit of life"}])),
-        score_percentage: Set(rust_decimal::Decimal::from(100).into()),
-        correct_count: Set(1),
-        total_questions: Set(1),
-        xp_awarded: Set(10),
-        started_at: Set(None),
-        completed_at: Set(app.clock.now()),
-    }
-    .insert(app.state.db.write())
-    .await
-    .expect("attempt");
-    (quiz, question, attempt)
+    let id = |v: &serde_json::Value| -> uuid::Uuid { v.as_str().unwrap().parse().unwrap() };
+    let res = app
+        .post(
+            "/admin/quizzes",
+            Some(&admin.access),
+            json!({"topic_id": topic_id, "title": "Check", "questions": [
+                {"question_text": "What is a cell?", "options": ["a unit of life", "a rock"],
+                 "correct_answer": "a unit of life"}]}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let quiz = id(&res.body["id"]);
+    let question = id(&res.body["questions"][0]["id"]);
+    let res = app
+        .post(
+            &format!("/quizzes/{quiz}/attempts"),
+            Some(&student.access),
+            json!({"answers": [{"question_id": question, "answer": "a unit of life"}]}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    (quiz, question, id(&res.body["attempt"]["id"]))
 }
 
 async fn quiz_rows_left(app: &TestApp, quiz: uuid::Uuid) -> (u64, u64, u64) {
@@ -613,7 +601,7 @@ db_test!(
         let subject_id = subject(&app, &admin, "Chemistry").await;
         // A topic with a quiz but no lessons: no longer deleted (with its attempts) unasked.
         let atoms = topic(&app, &admin, &subject_id, "Atoms").await;
-        let (atoms_quiz, _, _) = quiz_with_attempt(&app, &atoms, &student).await;
+        let (atoms_quiz, _, _) = quiz_with_attempt(&app, &admin, &atoms, &student).await;
         let refused = app
             .delete(&format!("/topics/{atoms}"), Some(&admin.access))
             .await;
@@ -633,7 +621,7 @@ db_test!(
         // A topic with lessons and a quiz: the quiz is named first.
         let bonds = topic(&app, &admin, &subject_id, "Bonds").await;
         let bond_lesson = lesson(&app, &admin, &bonds, "Covalent bonds").await;
-        let (bonds_quiz, _, _) = quiz_with_attempt(&app, &bonds, &student).await;
+        let (bonds_quiz, _, _) = quiz_with_attempt(&app, &admin, &bonds, &student).await;
         let refused = app
             .delete(&format!("/topics/{bonds}"), Some(&admin.access))
             .await;
