@@ -183,9 +183,7 @@ impl AppError {
                 Some(detail.clone())
             }
             Self::UnsupportedMediaType(d) => Some(d.clone()),
-            Self::Ai(e) => Some(format!(
-                "{e}; nothing was stored and nothing counted against your allowance, try again"
-            )),
+            Self::Ai(e) => Some(format!("{e}; nothing was stored, try again")),
             Self::RequestTimeout => Some(
                 "the request was not completed in the time the server allows (a slow upload, or \
                  slow work on the server); try again"

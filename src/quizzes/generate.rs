@@ -9,7 +9,9 @@
 //! quiz is the student's own (`owner_id`): nobody else sees it.
 //!
 //! The call is reserved against the daily `quiz` allowance first and settled to the tokens it
-//! used — also when no question survived, since those tokens were spent.
+//! used — also when no question survived, since those tokens were spent. With no valid
+//! question the answer is a 422 from the offline generator (the text is too thin, a retry gives
+//! the same) and a 503 `ai-unavailable` from a hosted model.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,7 @@ use super::service::store_quiz;
 use super::validate::{QuestionDraft, validate_question};
 use crate::ai::provider::{GeneratedQuestion, QuizRequest};
 use crate::ai::usage;
-use crate::ai::{AiError, Feature, Source, SourceKind};
+use crate::ai::{AiError, Feature, Provider, Source, SourceKind};
 use crate::entity::{lesson_passages, lessons, quiz_questions, topics};
 use crate::http::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -198,10 +200,18 @@ pub async fn generate(
         }
     }
     if drafts.is_empty() {
-        // The tokens were spent: settle, then say the generator gave nothing usable.
+        // The tokens were spent: settle, then say why there is no quiz. The offline generator
+        // is deterministic, so its empty hand is the text's limit (a retry gives the same); a
+        // hosted model's may be better next time.
         reservation
             .settle(&state.db, &usage, state.clock.now())
             .await?;
+        if matches!(state.ai, Provider::Offline(_)) {
+            return Err(AppError::invalid(
+                "source",
+                "the text holds too few key terms to build a multiple-choice question from",
+            ));
+        }
         return Err(AiError::Malformed("the generator produced no valid question".into()).into());
     }
     let title = if generated.title.trim().is_empty() {

@@ -60,9 +60,9 @@ async fn list_topic_quizzes(
         (status = 201, body = GeneratedQuizResponse),
         (status = 401, body = Problem),
         (status = 404, description = "No such topic", body = Problem),
-        (status = 422, description = "A bad `num_questions`, or nothing to build a quiz from", body = Problem),
+        (status = 422, description = "A bad `num_questions`, nothing to build a quiz from, or text too thin for the offline generator to make a question", body = Problem),
         (status = 429, description = "Today's quiz-generation allowance is used up (`quota-exceeded`)", body = Problem),
-        (status = 503, description = "The AI provider failed or produced no valid question (`ai-unavailable`)", body = Problem),
+        (status = 503, description = "The AI provider failed, or a hosted model produced no valid question (`ai-unavailable`)", body = Problem),
     ))]
 async fn generate_quiz(
     State(state): State<AppState>,

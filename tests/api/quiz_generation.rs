@@ -163,9 +163,43 @@ db_test!(bad_generation_requests_are_refused, |app| {
         )
         .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text);
-    // None of these counted against the allowance.
+    // A lesson too thin for a multiple-choice question: a clear 422, nothing stored.
+    let admin = app.admin().await;
+    let res = app
+        .post("/subjects", Some(&admin.access), json!({"name": "Tiny"}))
+        .await;
+    let subject = res.body["id"].as_str().unwrap().to_string();
+    let res = app
+        .post(
+            &format!("/subjects/{subject}/topics"),
+            Some(&admin.access),
+            json!({"name": "Stub"}),
+        )
+        .await;
+    let stub = res.body["id"].as_str().unwrap().to_string();
+    let res = app
+        .post(
+            &format!("/topics/{stub}/lessons"),
+            Some(&admin.access),
+            json!({"title": "Stub", "content": "Hello there."}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let res = app
+        .post(
+            &format!("/topics/{stub}/quizzes"),
+            Some(&user.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text);
+    let list = app
+        .get(&format!("/topics/{stub}/quizzes"), Some(&user.access))
+        .await;
+    assert_eq!(list.body["items"], json!([]));
+    // None of the others counted against the allowance (the thin one spent its call).
     let usage = app.get("/me/ai-usage", Some(&user.access)).await;
-    assert_eq!(usage.body["used_today"]["quiz"], 0, "{}", usage.text);
+    assert_eq!(usage.body["used_today"]["quiz"], 1, "{}", usage.text);
 });
 
 db_test!(
