@@ -341,6 +341,20 @@ impl Reservation {
     pub async fn settle(mut self, db: &Db, usage: &Usage, now: DateTime<Utc>) -> AppResult<()> {
         self.armed = None;
         let txn = db.begin_write().await?;
+        self.settle_in(&txn, usage).await?;
+        txn.commit().await?;
+        tracing::debug!(
+            log_id = %self.log_id,
+            elapsed_ms = (now - self.reserved_at).num_milliseconds(),
+            "AI reservation settled"
+        );
+        Ok(())
+    }
+
+    /// [`settle`](Self::settle) inside the caller's write transaction, so the call's outcome
+    /// and its settlement commit together. The guard stays armed: after the commit call
+    /// [`settled`](Self::settled); if the transaction fails, [`release`](Self::release) it.
+    pub async fn settle_in(&self, conn: &impl ConnectionTrait, usage: &Usage) -> Result<(), DbErr> {
         let update = |from: &'static str| {
             ai_usage_logs::Entity::update_many()
                 .col_expr(
@@ -374,26 +388,25 @@ impl Reservation {
                 .filter(ai_usage_logs::Column::Id.eq(self.log_id))
                 .filter(ai_usage_logs::Column::RequestStatus.eq(from))
         };
-        let settled = update(STATUS_RESERVED).exec(&txn).await?.rows_affected;
+        let settled = update(STATUS_RESERVED).exec(conn).await?.rows_affected;
         if settled == 0 {
             // Expired by the maintenance: `error` with its deadline kept (a release clears it).
             let late = update(STATUS_ERROR)
                 .filter(ai_usage_logs::Column::ReservedUntil.is_not_null())
-                .exec(&txn)
+                .exec(conn)
                 .await?
                 .rows_affected;
             if late == 1 {
-                take_back(&txn, &self).await?;
+                take_back(conn, self).await?;
                 tracing::warn!(log_id = %self.log_id, "an expired AI reservation was settled late");
             }
         }
-        txn.commit().await?;
-        tracing::debug!(
-            log_id = %self.log_id,
-            elapsed_ms = (now - self.reserved_at).num_milliseconds(),
-            "AI reservation settled"
-        );
         Ok(())
+    }
+
+    /// The transaction holding [`settle_in`](Self::settle_in) committed: disarms the guard.
+    pub fn settled(mut self) {
+        self.armed = None;
     }
 
     /// The call failed (provider error, timeout): its log row becomes `error` and the unit is

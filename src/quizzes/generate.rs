@@ -238,18 +238,27 @@ pub async fn generate(
         now,
     )
     .await;
-    let quiz = match stored {
+    // The quiz and the call's settlement commit together; if either fails, neither is kept
+    // and the unit is given back.
+    // The block owns the transaction: on an error it is rolled back (dropped) before the
+    // release below needs the write connection.
+    let committed = async {
+        let quiz = stored?;
+        reservation.settle_in(&txn, &usage).await?;
+        txn.commit().await?;
+        Ok::<_, sea_orm::DbErr>(quiz)
+    }
+    .await;
+    let quiz = match committed {
         Ok(quiz) => {
-            txn.commit().await?;
+            reservation.settled();
             quiz
         }
         Err(e) => {
-            drop(txn);
             reservation.release(&state.db, now).await?;
             return Err(e.into());
         }
     };
-    reservation.settle(&state.db, &usage, now).await?;
     let questions = quiz_questions::Entity::find()
         .filter(quiz_questions::Column::QuizId.eq(quiz.id))
         .order_by_asc(quiz_questions::Column::OrderIndex)

@@ -7,7 +7,7 @@
 //! failures are ordinary problem documents even when the client asked for a stream. [`answer`]
 //! then calls the provider, passes each guarded delta to the caller (the SSE stream), and only
 //! when the reply is whole stores the question and the reply in one transaction with the XP
-//! and achievements they earn, and settles the reservation. A provider failure, a timeout or a
+//! and achievements they earn and the reservation's settlement. A provider failure, a timeout or a
 //! cut stream stores nothing and releases the reservation, so no half reply is ever kept.
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -189,13 +189,14 @@ pub async fn answer(
             reply: &reply,
             sources: &sources,
             usage: &usage,
+            reservation: &reservation,
         },
         now,
     )
     .await;
     match stored {
         Ok(mut exchange) => {
-            reservation.settle(&state.db, &usage, now).await?;
+            reservation.settled();
             exchange.answer_withheld = withheld;
             Ok(exchange)
         }
@@ -254,6 +255,8 @@ struct StoreArgs<'a> {
     reply: &'a str,
     sources: &'a [Source],
     usage: &'a Usage,
+    /// Settled in the same transaction, so the reply and its accounting commit together.
+    reservation: &'a Reservation,
 }
 
 /// The question, the reply and what they earn, in one transaction.
@@ -270,6 +273,7 @@ async fn store(
         reply,
         sources,
         usage,
+        reservation,
     } = args;
     let txn = state.db.begin_write().await?;
     lock_user(&txn, user_id).await?;
@@ -359,6 +363,7 @@ async fn store(
     };
     let achievements_unlocked =
         achievements::evaluate(&txn, user_id, &[Criteria::DoubtsAsked], now).await?;
+    reservation.settle_in(&txn, usage).await?;
     txn.commit().await?;
     Ok(ExchangeResponse {
         doubt_session: session.into(),
