@@ -33,6 +33,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::mastery::routes::routes())
         .merge(crate::tutor::routes::routes())
         .merge(crate::quizzes::routes::routes())
+        .merge(crate::materials::routes::routes())
         .merge(crate::ai::usage_routes::routes())
 }
 

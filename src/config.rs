@@ -18,7 +18,16 @@ pub struct Config {
     pub database_url: String,
     pub bind: String,
     pub jwt_secret: Option<String>,
+    /// Where uploads are stored: a local directory, or `s3://bucket[/prefix]`.
     pub storage_url: String,
+    /// The S3-compatible service of an `s3://` storage URL: its endpoint (unset for AWS
+    /// itself), region and credentials. A plain `http://` endpoint is allowed.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// The largest file `POST /materials` accepts, in bytes (413 beyond).
+    pub max_upload_bytes: u64,
     /// Public base URL of the web app, used in the links of emails.
     pub public_url: String,
     pub ai_base_url: Option<String>,
@@ -85,6 +94,10 @@ pub struct Config {
     pub plan_pro_quiz_per_day: u32,
     pub plan_pro_material_per_day: u32,
     pub plan_pro_monthly_cost_cap_usd: Decimal,
+    /// Storage for uploaded materials per plan: the most the sizes of a user's files may add
+    /// up to, in bytes.
+    pub plan_free_storage_bytes: u64,
+    pub plan_pro_storage_bytes: u64,
     /// How long a reservation of AI allowance lives when nothing settles or releases it (a
     /// crashed process); the maintenance then gives the unit back.
     pub ai_reservation_ttl_secs: u64,
@@ -97,6 +110,11 @@ impl Default for Config {
             bind: "127.0.0.1:8080".into(),
             jwt_secret: None,
             storage_url: "data/uploads".into(),
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            max_upload_bytes: 20 * 1024 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
             ai_base_url: None,
             ai_api_key: None,
@@ -145,6 +163,8 @@ impl Default for Config {
             plan_pro_quiz_per_day: 50,
             plan_pro_material_per_day: 2000,
             plan_pro_monthly_cost_cap_usd: Decimal::new(2000, 2),
+            plan_free_storage_bytes: 100 * 1024 * 1024,
+            plan_pro_storage_bytes: 2 * 1024 * 1024 * 1024,
             ai_reservation_ttl_secs: 300,
         }
     }
@@ -276,6 +296,31 @@ impl Config {
             {
                 errors.push(format!("{name}: not a valid URL: {v:?}"));
             }
+        }
+        if let Some(rest) = self.storage_url.strip_prefix("s3://") {
+            if rest.split('/').next().is_none_or(str::is_empty) {
+                errors.push(format!(
+                    "STUDIUM_STORAGE_URL: an s3:// URL must name a bucket (s3://bucket/prefix), got {:?}",
+                    self.storage_url
+                ));
+            }
+        } else if self.storage_url.contains("://") {
+            errors.push(format!(
+                "STUDIUM_STORAGE_URL: must be a local directory or s3://bucket/prefix, got {:?}",
+                self.storage_url
+            ));
+        } else if self.storage_url.trim().is_empty() {
+            errors.push("STUDIUM_STORAGE_URL: must not be empty".into());
+        }
+        if let Some(endpoint) = &self.s3_endpoint
+            && reqwest::Url::parse(endpoint).is_err()
+        {
+            errors.push(format!(
+                "STUDIUM_S3_ENDPOINT: not a valid URL: {endpoint:?}"
+            ));
+        }
+        if self.max_upload_bytes == 0 {
+            errors.push("STUDIUM_MAX_UPLOAD_BYTES: must be positive".into());
         }
         if let Some(smtp) = &self.smtp_url
             && !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://"))

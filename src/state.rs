@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
+use crate::materials::Storage;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +29,8 @@ pub struct AppState {
     pub sessions: Arc<SessionCache>,
     /// The AI provider: offline unless `STUDIUM_AI_BASE_URL` names a hosted one.
     pub ai: Provider,
+    /// The object store of uploaded files (`STUDIUM_STORAGE_URL`).
+    pub storage: Storage,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             .context("STUDIUM_SMTP_URL")?;
         let google = GoogleVerifier::new(&config);
         let ai = Provider::from_config(&config).context("setting up the AI provider")?;
+        let storage = Storage::from_config(&config)?;
         let sessions = match db.backend() {
             sea_orm::DatabaseBackend::Postgres => {
                 let sessions = Arc::new(SessionCache::new(false));
@@ -69,6 +73,7 @@ impl AppState {
             metrics: crate::telemetry::metrics_handle(),
             sessions,
             ai,
+            storage,
         })
     }
 }

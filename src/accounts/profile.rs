@@ -168,6 +168,11 @@ pub async fn delete_account(state: &AppState, current: &CurrentUser) -> AppResul
     if deleted == 0 {
         return Err(AppError::NotFound("user"));
     }
+    // The rows went with the user (foreign keys); their files in the object store go now. A
+    // failure leaves unreachable objects behind and is logged, the account is gone either way.
+    if let Err(e) = crate::materials::service::delete_user_files(state, current.id).await {
+        tracing::error!(error = ?e, user_id = %current.id, "the files of a deleted account remain");
+    }
     session_cache::notify(state.db.write(), current.id).await?;
     state.sessions.invalidate_user(current.id);
     Ok(())

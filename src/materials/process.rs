@@ -1,0 +1,348 @@
+//! Processing a material (SPEC §3 Materials), run as a background job: read the object,
+//! extract its text, split it into overlapping token-aware chunks, embed them in batches
+//! through the AI provider (each batch's usage logged under the `material` feature), and
+//! store the chunks. `processing_status` moves pending → processing → ready, or failed with a
+//! readable `processing_error`.
+//!
+//! The chunks of a run replace those of any earlier run in one transaction (delete, then
+//! insert; `chunk_index` is unique per material), so running a material twice — a retried
+//! job, a reprocess — never duplicates its chunks.
+//!
+//! [`run`] answers `Ok` for a finished run and for a permanent failure (a file that cannot be
+//! read will not read better next time), and `Err` for a transient one (the store or the AI
+//! provider unreachable), after which the job queue should try again.
+//!
+//! Embedding storage format, which search relies on: `embedding_vector` holds the vector as
+//! little-endian `f32` bytes, `embedding_model` the model's name, `embedding_dim` its length.
+
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::chunk::{self, Chunk};
+use super::extract::{self, Kind};
+use super::model::*;
+use crate::ai::usage;
+use crate::ai::{AiError, Feature};
+use crate::entity::{material_chunks, materials};
+use crate::http::error::AppError;
+use crate::state::AppState;
+
+/// Texts per embedding call.
+pub const EMBED_BATCH: usize = 128;
+/// Chunk rows per INSERT (SQLite limits the parameters of one statement).
+const INSERT_BATCH: usize = 500;
+/// The job kind that processes a material.
+pub const JOB_KIND: &str = "material.process";
+
+/// Schedules the processing of `material_id`, inside the caller's transaction, so that the
+/// material and its job are committed together.
+///
+/// NOTE: a placeholder until the job queue lands. It is to become
+/// `crate::jobs::enqueue(conn, NewJob { kind: JOB_KIND, payload: json!({"material_id": id}),
+/// unique_key: Some(format!("{JOB_KIND}:{id}")), .. })`, whose worker calls [`run`]. Until
+/// then nothing runs a material on its own; the tests call [`run`] directly.
+pub async fn schedule(conn: &impl ConnectionTrait, material_id: Uuid) -> Result<(), DbErr> {
+    let _ = (conn, material_id);
+    Ok(())
+}
+
+/// A run that could not finish.
+#[derive(Debug)]
+enum Stop {
+    /// The file's fault, or the user's allowance: `failed` with this message, not retried.
+    Permanent(String),
+    /// Try again later.
+    Transient(anyhow::Error),
+}
+
+impl From<DbErr> for Stop {
+    fn from(e: DbErr) -> Self {
+        Stop::Transient(e.into())
+    }
+}
+
+/// Processes `material_id` (see the module documentation). A material that no longer
+/// exists, or is already `ready` or `failed`, is left alone.
+pub async fn run(state: &AppState, material_id: Uuid) -> anyhow::Result<()> {
+    let Some(material) = claim(state, material_id).await? else {
+        return Ok(());
+    };
+    match process(state, &material).await {
+        Ok(()) => Ok(()),
+        Err(Stop::Permanent(message)) => {
+            tracing::info!(%material_id, %message, "material failed");
+            mark_failed(state, material_id, &message).await?;
+            Ok(())
+        }
+        Err(Stop::Transient(e)) => {
+            // Back to `pending`: the retry starts over.
+            set_status(state, material_id, STATUS_PROCESSING, STATUS_PENDING, None).await?;
+            Err(e.context(format!("processing material {material_id}")))
+        }
+    }
+}
+
+/// Marks a material `failed` with `message` (also for the job queue, when it gives up on a
+/// job after its last try).
+pub async fn mark_failed(state: &AppState, material_id: Uuid, message: &str) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    materials::Entity::update_many()
+        .col_expr(
+            materials::Column::ProcessingStatus,
+            Expr::value(STATUS_FAILED),
+        )
+        .col_expr(
+            materials::Column::ProcessingError,
+            Expr::value(Some(message.to_string())),
+        )
+        .col_expr(materials::Column::UpdatedAt, Expr::value(now))
+        .filter(materials::Column::Id.eq(material_id))
+        .filter(materials::Column::ProcessingStatus.is_in([STATUS_PENDING, STATUS_PROCESSING]))
+        .exec(state.db.write())
+        .await?;
+    Ok(())
+}
+
+/// pending (or a `processing` left by a run that died) → processing.
+async fn claim(state: &AppState, material_id: Uuid) -> anyhow::Result<Option<materials::Model>> {
+    let now = state.clock.now();
+    let claimed = materials::Entity::update_many()
+        .col_expr(
+            materials::Column::ProcessingStatus,
+            Expr::value(STATUS_PROCESSING),
+        )
+        .col_expr(
+            materials::Column::ProcessingError,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(materials::Column::UpdatedAt, Expr::value(now))
+        .filter(materials::Column::Id.eq(material_id))
+        .filter(materials::Column::ProcessingStatus.is_in([STATUS_PENDING, STATUS_PROCESSING]))
+        .exec(state.db.write())
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Ok(None);
+    }
+    Ok(materials::Entity::find_by_id(material_id)
+        .one(state.db.write())
+        .await?)
+}
+
+async fn set_status(
+    state: &AppState,
+    material_id: Uuid,
+    from: &str,
+    to: &str,
+    error: Option<String>,
+) -> anyhow::Result<()> {
+    materials::Entity::update_many()
+        .col_expr(materials::Column::ProcessingStatus, Expr::value(to))
+        .col_expr(materials::Column::ProcessingError, Expr::value(error))
+        .col_expr(materials::Column::UpdatedAt, Expr::value(state.clock.now()))
+        .filter(materials::Column::Id.eq(material_id))
+        .filter(materials::Column::ProcessingStatus.eq(from))
+        .exec(state.db.write())
+        .await?;
+    Ok(())
+}
+
+async fn process(state: &AppState, material: &materials::Model) -> Result<(), Stop> {
+    let kind = Kind::from_content_type(&material.content_type).ok_or_else(|| {
+        Stop::Permanent(format!(
+            "files of type {} cannot be processed",
+            material.content_type
+        ))
+    })?;
+    if !state
+        .storage
+        .exists(&material.s3_url)
+        .await
+        .map_err(Stop::Transient)?
+    {
+        return Err(Stop::Permanent(
+            "the uploaded file is missing from storage".into(),
+        ));
+    }
+    let bytes = state
+        .storage
+        .read(
+            &material.s3_url,
+            state.config.max_upload_bytes.max(material.file_size as u64),
+        )
+        .await
+        .map_err(Stop::Transient)?;
+    let text = extract::extract(kind, bytes)
+        .await
+        .map_err(|e| Stop::Permanent(e.0))?;
+    let markdown = kind == Kind::Markdown;
+    let chunks = tokio::task::spawn_blocking(move || chunk::split(&text, markdown))
+        .await
+        .map_err(|e| Stop::Transient(e.into()))?;
+    if chunks.is_empty() {
+        return Err(Stop::Permanent("the file contains no text".into()));
+    }
+    let (vectors, model) = embed(state, material.user_id, &chunks).await?;
+    store(state, material.id, chunks, vectors, &model).await
+}
+
+/// Embeds the chunks' texts in batches of [`EMBED_BATCH`], each call reserved against and
+/// settled to the user's `material` allowance.
+async fn embed(
+    state: &AppState,
+    user_id: Uuid,
+    chunks: &[Chunk],
+) -> Result<(Vec<Vec<f32>>, String), Stop> {
+    let mut vectors = Vec::with_capacity(chunks.len());
+    let mut model = state.ai.embedding_model().to_string();
+    for batch in chunks.chunks(EMBED_BATCH) {
+        let texts: Vec<String> = batch.iter().map(|c| c.text.clone()).collect();
+        let reservation = match usage::reserve(
+            &state.db,
+            &state.config,
+            user_id,
+            Feature::Material,
+            &model,
+            state.clock.now(),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(AppError::QuotaExceeded { detail, .. }) => {
+                return Err(Stop::Permanent(format!(
+                    "the AI allowance of your plan is used up ({detail}); reprocess the \
+                     material later"
+                )));
+            }
+            Err(e) => return Err(Stop::Transient(anyhow::anyhow!("reserving AI usage: {e}"))),
+        };
+        match state.ai.embed(&texts).await {
+            Ok((batch_vectors, used)) => {
+                let well_formed = batch_vectors.len() == texts.len()
+                    && batch_vectors
+                        .iter()
+                        .all(|v| !v.is_empty() && v.len() == batch_vectors[0].len());
+                reservation
+                    .settle(&state.db, &used, state.clock.now())
+                    .await
+                    .map_err(|e| Stop::Transient(anyhow::anyhow!("settling AI usage: {e}")))?;
+                if !well_formed {
+                    return Err(Stop::Transient(
+                        AiError::Malformed("embeddings of the wrong number or size".into()).into(),
+                    ));
+                }
+                model = used.model;
+                vectors.extend(batch_vectors);
+            }
+            Err(e) => {
+                let _ = reservation.release(&state.db, state.clock.now()).await;
+                return Err(Stop::Transient(e.into()));
+            }
+        }
+    }
+    if vectors.windows(2).any(|w| w[0].len() != w[1].len()) {
+        return Err(Stop::Transient(
+            AiError::Malformed("embeddings of different sizes".into()).into(),
+        ));
+    }
+    Ok((vectors, model))
+}
+
+/// `embedding_vector`'s format: little-endian `f32`s.
+pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The vector of `embedding_vector` bytes (`None` when their length is no multiple of 4).
+pub fn vector_from_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    )
+}
+
+/// Replaces the material's chunks and marks it `ready`, in one transaction. A material deleted
+/// (or no longer `processing`) meanwhile is left as it is.
+async fn store(
+    state: &AppState,
+    material_id: Uuid,
+    chunks: Vec<Chunk>,
+    vectors: Vec<Vec<f32>>,
+    model: &str,
+) -> Result<(), Stop> {
+    let now = state.clock.now();
+    let rows: Vec<material_chunks::ActiveModel> = chunks
+        .into_iter()
+        .zip(vectors)
+        .enumerate()
+        .map(|(i, (c, v))| material_chunks::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            material_id: Set(material_id),
+            chunk_index: Set(i32::try_from(i).unwrap_or(i32::MAX)),
+            chunk_text: Set(c.text),
+            token_count: Set(i32::try_from(c.token_count).unwrap_or(i32::MAX)),
+            embedding_dim: Set(Some(i32::try_from(v.len()).unwrap_or(i32::MAX))),
+            embedding_vector: Set(Some(vector_bytes(&v))),
+            embedding_model: Set(Some(model.to_string())),
+            created_at: Set(now),
+        })
+        .collect();
+
+    let txn = state.db.begin_write().await?;
+    let still_ours = materials::Entity::find_by_id(material_id)
+        .filter(materials::Column::ProcessingStatus.eq(STATUS_PROCESSING))
+        .one(&txn)
+        .await?
+        .is_some();
+    if !still_ours {
+        return Ok(());
+    }
+    material_chunks::Entity::delete_many()
+        .filter(material_chunks::Column::MaterialId.eq(material_id))
+        .exec(&txn)
+        .await?;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<_> = rows.by_ref().take(INSERT_BATCH).collect();
+        material_chunks::Entity::insert_many(batch)
+            .exec(&txn)
+            .await?;
+    }
+    materials::Entity::update_many()
+        .col_expr(
+            materials::Column::ProcessingStatus,
+            Expr::value(STATUS_READY),
+        )
+        .col_expr(
+            materials::Column::ProcessingError,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(materials::Column::UpdatedAt, Expr::value(now))
+        .filter(materials::Column::Id.eq(material_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_as_little_endian_f32() {
+        let v = vec![1.0f32, -0.5, 0.25];
+        let bytes = vector_bytes(&v);
+        assert_eq!(bytes.len(), 12);
+        assert_eq!(&bytes[..4], &1.0f32.to_le_bytes());
+        assert_eq!(vector_from_bytes(&bytes).unwrap(), v);
+        assert!(vector_from_bytes(&[0, 1, 2]).is_none());
+    }
+}
