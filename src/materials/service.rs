@@ -33,6 +33,12 @@ use crate::state::AppState;
 
 /// Bytes looked at to recognise a file's type.
 const SNIFF_BYTES: usize = 8 * 1024;
+/// Bytes kept from the end of a ZIP file: enough for the central directory of a DOCX with the
+/// most entries extraction accepts.
+const ZIP_TAIL_BYTES: usize = 512 * 1024;
+/// The start of a ZIP file (a local file header) and of a central directory entry.
+const ZIP_LOCAL_HEADER: &[u8] = b"PK\x03\x04";
+const ZIP_CENTRAL_HEADER: &[u8] = b"PK\x01\x02";
 /// The longest kept file name, in characters.
 pub const MAX_FILE_NAME_CHARS: usize = 255;
 /// The name kept when nothing of the uploaded one is left after cleaning.
@@ -98,11 +104,13 @@ pub fn clean_file_name(raw: Option<&str>) -> String {
     }
 }
 
-/// Reads a file's type from its bytes as they stream by: PDF and DOCX by their signatures
-/// (infer), text by being valid UTF-8 throughout with no NUL byte. The name only decides
-/// between plain text and Markdown.
+/// Reads a file's type from its bytes as they stream by: PDF by its signature (infer), DOCX as
+/// a ZIP whose central directory (at its end) lists `word/document.xml`, text by being valid
+/// UTF-8 throughout with no NUL byte. The name only decides between plain text and Markdown.
 struct Sniffer {
     head: Vec<u8>,
+    /// The last bytes of a ZIP file.
+    tail: Vec<u8>,
     /// Bytes of a UTF-8 character cut by a chunk boundary.
     carry: Vec<u8>,
     text: bool,
@@ -112,6 +120,7 @@ impl Sniffer {
     fn new() -> Self {
         Self {
             head: Vec::with_capacity(SNIFF_BYTES),
+            tail: Vec::new(),
             carry: Vec::new(),
             text: true,
         }
@@ -121,6 +130,13 @@ impl Sniffer {
         if self.head.len() < SNIFF_BYTES {
             let take = (SNIFF_BYTES - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
+        }
+        if self.head.starts_with(ZIP_LOCAL_HEADER) {
+            self.tail.extend_from_slice(chunk);
+            if self.tail.len() > 2 * ZIP_TAIL_BYTES {
+                let excess = self.tail.len() - ZIP_TAIL_BYTES;
+                self.tail.drain(..excess);
+            }
         }
         if !self.text {
             return;
@@ -142,14 +158,19 @@ impl Sniffer {
 
     /// Whether the file can no longer be an accepted type (known once the head is read).
     fn rejected_early(&self) -> bool {
-        self.head.len() >= SNIFF_BYTES && !self.text && self.binary_kind().is_none()
+        self.head.len() >= SNIFF_BYTES
+            && !self.text
+            && !infer::archive::is_pdf(&self.head)
+            && !self.head.starts_with(ZIP_LOCAL_HEADER)
     }
 
     fn binary_kind(&self) -> Option<Kind> {
-        match infer::get(&self.head).map(|t| t.mime_type()) {
-            Some(super::extract::PDF) => Some(Kind::Pdf),
-            Some(super::extract::DOCX) => Some(Kind::Docx),
-            _ => None,
+        if infer::archive::is_pdf(&self.head) {
+            Some(Kind::Pdf)
+        } else if self.head.starts_with(ZIP_LOCAL_HEADER) && lists_word_document(&self.tail) {
+            Some(Kind::Docx)
+        } else {
+            None
         }
     }
 
@@ -167,6 +188,20 @@ impl Sniffer {
             Kind::Text
         })
     }
+}
+
+/// Whether the central directory at the end of a ZIP file names `word/document.xml`.
+fn lists_word_document(tail: &[u8]) -> bool {
+    const NAME: &[u8] = b"word/document.xml";
+    tail.windows(ZIP_CENTRAL_HEADER.len())
+        .enumerate()
+        .filter(|(_, w)| *w == ZIP_CENTRAL_HEADER)
+        .any(|(at, _)| {
+            let name_len = tail
+                .get(at + 28..at + 30)
+                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])));
+            name_len == Some(NAME.len()) && tail.get(at + 46..at + 46 + NAME.len()) == Some(NAME)
+        })
 }
 
 fn unsupported() -> AppError {

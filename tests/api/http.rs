@@ -203,6 +203,12 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/admin/achievements/{id}"),
     ("delete", "/api/v1/admin/achievements/{id}"),
     ("get", "/api/v1/me/mastery"),
+    ("post", "/api/v1/materials"),
+    ("get", "/api/v1/materials"),
+    ("get", "/api/v1/materials/{id}"),
+    ("get", "/api/v1/materials/{id}/content"),
+    ("delete", "/api/v1/materials/{id}"),
+    ("post", "/api/v1/materials/{id}/reprocess"),
 ];
 
 db_test!(
