@@ -174,9 +174,11 @@ async fn process(state: &AppState, material: &materials::Model) -> Result<(), St
         )
         .await
         .map_err(Stop::Transient)?;
+    let started = std::time::Instant::now();
     let text = extract::extract(kind, bytes)
         .await
         .map_err(|e| Stop::Permanent(e.0))?;
+    let extracted = started.elapsed();
     let markdown = kind == Kind::Markdown;
     let chunks = tokio::task::spawn_blocking(move || chunk::split(&text, markdown))
         .await
@@ -184,8 +186,21 @@ async fn process(state: &AppState, material: &materials::Model) -> Result<(), St
     if chunks.is_empty() {
         return Err(Stop::Permanent("the file contains no text".into()));
     }
+    let chunked = started.elapsed();
     let (vectors, model) = embed(state, material.user_id, &chunks).await?;
-    store(state, material.id, chunks, vectors, &model).await
+    let embedded = started.elapsed();
+    let count = chunks.len();
+    store(state, material.id, chunks, vectors, &model).await?;
+    tracing::info!(
+        material_id = %material.id,
+        chunks = count,
+        extract_ms = extracted.as_millis() as u64,
+        chunk_ms = (chunked - extracted).as_millis() as u64,
+        embed_ms = (embedded - chunked).as_millis() as u64,
+        store_ms = (started.elapsed() - embedded).as_millis() as u64,
+        "material processed"
+    );
+    Ok(())
 }
 
 /// Embeds the chunks' texts in batches of [`EMBED_BATCH`], each call reserved against and
