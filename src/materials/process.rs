@@ -17,7 +17,7 @@
 
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::chunk::{self, Chunk};
@@ -311,8 +311,11 @@ async fn store(
         .collect();
 
     let txn = state.db.begin_write().await?;
+    // Locked (on PostgreSQL; SQLite has one writer) so that a delete of the material waits
+    // for this transaction instead of orphaning the chunks it inserts.
     let still_ours = materials::Entity::find_by_id(material_id)
         .filter(materials::Column::ProcessingStatus.eq(STATUS_PROCESSING))
+        .lock_exclusive()
         .one(&txn)
         .await?
         .is_some();
