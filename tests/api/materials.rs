@@ -824,3 +824,96 @@ crate::backend_test!(
     uploads_go_to_s3_and_come_back_on_s3,
     uploads_go_to_s3_and_come_back
 );
+
+// --- Processing through a hosted provider (the fake OpenAI-compatible server) ------------------
+
+async fn an_ai_outage_leaves_the_material_pending_and_a_retry_finishes_it(backend: Backend) {
+    use crate::fake_openai::Reply;
+    // Three failures: the first call and its two retries.
+    let replies = vec![
+        Reply::Error(503, None),
+        Reply::Error(503, None),
+        Reply::Error(503, None),
+        Reply::Json(serde_json::json!({
+            "object": "list",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -0.25, 1.0]}],
+            "model": "text-embedding-3-small",
+            "usage": {"prompt_tokens": 7, "total_tokens": 7}
+        })),
+    ];
+    let (fake, base_url) = crate::fake_openai::start(replies).await;
+    crate::helpers::run(
+        backend,
+        move |c| crate::fake_openai::configure_for(c, &base_url),
+        move |app| async move {
+            let ada = app.student().await;
+            let id = upload_ok(&app, &ada, "short.txt", b"Ribosomes build proteins.").await;
+            let material_id: Uuid = id.parse().unwrap();
+            let err = studium::materials::process::run(&app.state, material_id).await;
+            assert!(err.is_err(), "a provider outage is worth a retry");
+            let res = app
+                .get(&format!("/materials/{id}"), Some(&ada.access))
+                .await;
+            assert_eq!(res.body["processing_status"], "pending", "{}", res.text);
+            assert!(chunks_of(&app, &id).await.is_empty());
+
+            let view = process(&app, &ada, &id).await;
+            assert_eq!(view["processing_status"], "ready", "{view}");
+            let chunks = chunks_of(&app, &id).await;
+            assert_eq!(chunks.len(), 1);
+            let c = &chunks[0];
+            assert_eq!(c.embedding_model.as_deref(), Some("text-embedding-3-small"));
+            assert_eq!(c.embedding_dim, Some(3));
+            let expected: Vec<u8> = [0.5f32, -0.25, 1.0]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect();
+            assert_eq!(c.embedding_vector.as_deref(), Some(expected.as_slice()));
+            let embedded = fake
+                .requests()
+                .iter()
+                .filter(|(path, _, _)| path.ends_with("/embeddings"))
+                .count();
+            assert_eq!(embedded, 4);
+            // One failed call (given back) and one that counted, with its tokens.
+            let logs = ai_usage_logs::Entity::find()
+                .filter(ai_usage_logs::Column::FeatureType.eq("material"))
+                .order_by_asc(ai_usage_logs::Column::CreatedAt)
+                .all(app.state.db.read())
+                .await
+                .unwrap();
+            let statuses: Vec<&str> = logs.iter().map(|l| l.request_status.as_str()).collect();
+            assert_eq!(statuses, ["error", "success"]);
+            assert_eq!(logs[1].prompt_tokens, 7);
+        },
+    )
+    .await;
+}
+
+crate::backend_test!(
+    an_ai_outage_leaves_the_material_pending_and_a_retry_finishes_it_on,
+    an_ai_outage_leaves_the_material_pending_and_a_retry_finishes_it
+);
+
+db_test!(
+    a_used_up_ai_allowance_fails_the_material_with_a_reason,
+    config = |c| {
+        c.plan_free_material_per_day = 1;
+    },
+    |app| {
+        let ada = app.student().await;
+        let first = upload_ok(&app, &ada, "a.txt", b"Ribosomes build proteins.").await;
+        let second = upload_ok(&app, &ada, "b.txt", b"Lysosomes digest waste.").await;
+        assert_eq!(
+            process(&app, &ada, &first).await["processing_status"],
+            "ready"
+        );
+        let view = process(&app, &ada, &second).await;
+        assert_eq!(view["processing_status"], "failed", "{view}");
+        let error = view["processing_error"].as_str().unwrap();
+        assert!(
+            error.contains("AI allowance of your plan is used up"),
+            "{error}"
+        );
+    }
+);
