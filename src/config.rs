@@ -600,6 +600,38 @@ mod tests {
     }
 
     #[test]
+    fn storage_must_be_a_directory_or_an_s3_bucket() {
+        for good in [
+            "data/uploads",
+            "/srv/studium",
+            "s3://bucket",
+            "s3://bucket/prefix/",
+        ] {
+            let config = Config {
+                storage_url: good.into(),
+                ..Config::default()
+            };
+            assert!(config.validate().is_ok(), "{good}");
+        }
+        for bad in ["s3://", "s3:///prefix", "gs://bucket", ""] {
+            let config = Config {
+                storage_url: bad.into(),
+                ..Config::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("STUDIUM_STORAGE_URL"), "{bad}: {err}");
+        }
+        let config = Config {
+            s3_endpoint: Some("not a url".into()),
+            max_upload_bytes: 0,
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("STUDIUM_S3_ENDPOINT"), "{err}");
+        assert!(err.contains("STUDIUM_MAX_UPLOAD_BYTES"), "{err}");
+    }
+
+    #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
     }

@@ -917,3 +917,45 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    a_pro_plan_has_the_larger_storage_quota,
+    config = |c| {
+        c.plan_free_storage_bytes = 40 * 1024;
+        c.plan_pro_storage_bytes = 100 * 1024;
+    },
+    |app| {
+        use sea_orm::ActiveModelTrait;
+        use sea_orm::ActiveValue::Set;
+        let ada = app.student().await;
+        let file = vec![b'x'; 30 * 1024];
+        upload_ok(&app, &ada, "1.txt", &file).await;
+        let res = upload(&app, &ada, "2.txt", &file).await;
+        assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text);
+        assert!(res.is_problem());
+
+        let now = app.clock.now();
+        studium::entity::subscriptions::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(ada.id.parse().unwrap()),
+            plan: Set("pro".into()),
+            status: Set("active".into()),
+            provider: Set("manual".into()),
+            provider_customer_id: Set(None),
+            provider_subscription_id: Set(None),
+            current_period_start: Set(Some(now - chrono::Duration::days(1))),
+            current_period_end: Set(Some(now + chrono::Duration::days(29))),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(app.state.db.write())
+        .await
+        .unwrap();
+        upload_ok(&app, &ada, "2.txt", &file).await;
+        upload_ok(&app, &ada, "3.txt", &file).await;
+        let res = upload(&app, &ada, "4.txt", &file).await;
+        assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text);
+        assert_eq!(res.problem_slug(), "storage-quota-exceeded");
+        assert_eq!(stored_files(&app), 3);
+    }
+);
