@@ -204,6 +204,12 @@ fn lists_word_document(tail: &[u8]) -> bool {
         })
 }
 
+/// The object store failed: logged with its cause, answered 503.
+fn storage_unavailable(cause: anyhow::Error) -> AppError {
+    tracing::error!(error = ?cause, "the object store failed");
+    AppError::Unavailable("the file storage is unavailable; try again")
+}
+
 fn unsupported() -> AppError {
     AppError::UnsupportedMediaType(
         "only PDF, Word (DOCX), plain text (UTF-8) and Markdown files are accepted; the type is \
@@ -235,7 +241,11 @@ where
     }
 
     let key = Storage::new_key(user_id);
-    let mut upload = state.storage.start_upload(&key).await?;
+    let mut upload = state
+        .storage
+        .start_upload(&key)
+        .await
+        .map_err(storage_unavailable)?;
     let mut sniffer = Sniffer::new();
     let mut size: u64 = 0;
     let failure = loop {
@@ -260,7 +270,7 @@ where
             break Some(unsupported());
         }
         if let Err(e) = upload.write(&chunk).await {
-            break Some(e.into());
+            break Some(storage_unavailable(e));
         }
     };
     let failure = failure.or_else(|| {
@@ -281,7 +291,7 @@ where
         }
         (None, Some(kind)) => kind,
     };
-    upload.finish().await?;
+    upload.finish().await.map_err(storage_unavailable)?;
     Ok(Received {
         key,
         size,
@@ -467,7 +477,11 @@ pub struct Content {
 /// `GET /materials/{id}/content`: the original file.
 pub async fn content(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<Content> {
     let material = find(state.db.read(), user_id, id).await?;
-    let body = state.storage.stream(&material.s3_url).await?;
+    let body = state
+        .storage
+        .stream(&material.s3_url)
+        .await
+        .map_err(storage_unavailable)?;
     Ok(Content { material, body })
 }
 
