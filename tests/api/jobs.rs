@@ -52,6 +52,14 @@ fn email_job(to: &str, subject: &str) -> NewJob {
     )
 }
 
+/// Moves the clock to the job's next try when it is waiting for one (a retry's backoff).
+async fn skip_backoff(app: &TestApp, id: Uuid) {
+    let row = job(app, id).await;
+    if row.status == "queued" && row.run_at > app.clock.now() {
+        app.set_time(row.run_at);
+    }
+}
+
 /// Polls (every 20 ms, up to 15 s) until the job is in `status`.
 async fn wait_for_status(app: &TestApp, id: Uuid, status: &str) -> jobs::Model {
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(15);
@@ -370,7 +378,7 @@ db_test!(
                 "never dead: {}",
                 res.text
             );
-            app.clock.advance(Duration::hours(2));
+            skip_backoff(&app, id).await;
             tokio::time::sleep(StdDuration::from_millis(30)).await;
         };
         assert_eq!(body["attempts"], 3);
@@ -410,7 +418,7 @@ db_test!(
         let deadline = tokio::time::Instant::now() + StdDuration::from_secs(20);
         while job(&app, id).await.status != "dead" {
             assert!(tokio::time::Instant::now() < deadline, "never dead again");
-            app.clock.advance(Duration::hours(2));
+            skip_backoff(&app, id).await;
             tokio::time::sleep(StdDuration::from_millis(30)).await;
         }
         assert_eq!(job(&app, id).await.attempts, 3);
@@ -521,3 +529,118 @@ db_test!(admins_list_inspect_and_retry_jobs_and_nobody_else, |app| {
     queued.reverse();
     assert_eq!(seen, queued);
 });
+
+async fn an_email_accepted_while_the_mail_server_is_down_arrives_later(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run(
+        backend,
+        move |c| {
+            c.smtp_url = Some(url);
+            c.access_token_ttl_secs = 7 * 24 * 60 * 60;
+        },
+        move |app| async move {
+            // The mail server turns the first two deliveries away.
+            sink.refuse_next(2);
+            let user = app.student().await;
+            let email_job = jobs::Entity::find()
+                .filter(jobs::Column::Kind.eq("email.send"))
+                .one(app.state.db.read())
+                .await
+                .unwrap()
+                .expect("registering queued the verification email");
+            // Each retry waits for its backoff: walk the clock past it until the email is sent.
+            let deadline = tokio::time::Instant::now() + StdDuration::from_secs(20);
+            loop {
+                let row = job(&app, email_job.id).await;
+                if row.status == "done" {
+                    assert_eq!(row.attempts, 3, "{row:?}");
+                    assert!(row.last_error.is_some_and(|e| e.contains("421")));
+                    break;
+                }
+                assert_ne!(row.status, "dead", "{row:?}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never sent: {row:?}"
+                );
+                skip_backoff(&app, email_job.id).await;
+                tokio::time::sleep(StdDuration::from_millis(30)).await;
+            }
+            sink.wait_for(&user.email, "Confirm your email").await;
+            assert_eq!(sink.count_to(&user.email), 1);
+        },
+    )
+    .await;
+}
+backend_test!(
+    an_email_is_retried_until_the_mail_server_takes_it,
+    an_email_accepted_while_the_mail_server_is_down_arrives_later
+);
+
+async fn a_stopped_worker_process_gives_back_its_unfinished_job(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    run(
+        backend,
+        move |c| c.smtp_url = Some(url),
+        move |app| async move {
+            sink.stall_next(1);
+            let to = app.unique_email("stopped");
+            let id = queued_id(enqueue(&app, email_job(&to, "Handed back").at(Utc::now())).await);
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_studium"))
+                .arg("worker")
+                .env_clear()
+                .env("STUDIUM_DATABASE_URL", &app.state.config.database_url)
+                .env("STUDIUM_SMTP_URL", sink.url())
+                .env("STUDIUM_JOB_POLL_MS", "50")
+                .env("STUDIUM_MAINTENANCE_INTERVAL_SECS", "86400")
+                .env("STUDIUM_DB_MAX_CONNECTIONS", "2")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("starting studium worker");
+            let deadline = tokio::time::Instant::now() + StdDuration::from_secs(30);
+            loop {
+                let row = job(&app, id).await;
+                if row.status == "running" && sink.stalled() == 1 {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never claimed: {row:?}"
+                );
+                tokio::time::sleep(StdDuration::from_millis(20)).await;
+            }
+
+            // SIGTERM: the process waits for its job, then gives the lease back and exits.
+            let pid = child.id().expect("pid").to_string();
+            let status = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .await
+                .expect("kill -TERM");
+            assert!(status.success());
+            let exit = tokio::time::timeout(StdDuration::from_secs(30), child.wait())
+                .await
+                .expect("the worker stops after its grace period")
+                .expect("wait");
+            assert!(exit.success(), "{exit:?}");
+            let row = job(&app, id).await;
+            assert_eq!(row.status, "queued", "{row:?}");
+            assert_eq!(row.attempts, 0);
+            assert!(row.locked_by.is_none() && row.locked_until.is_none());
+
+            // Another worker takes it at once, without waiting for a lease to pass.
+            app.set_time(Utc::now());
+            wait_for_status(&app, id, "done").await;
+            sink.wait_for(&to, "Handed back").await;
+            assert_eq!(sink.count_to(&to), 1);
+        },
+    )
+    .await;
+}
+backend_test!(
+    a_worker_stopped_by_sigterm_hands_back_its_unfinished_job,
+    a_stopped_worker_process_gives_back_its_unfinished_job
+);

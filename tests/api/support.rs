@@ -27,6 +27,8 @@ pub struct SmtpSink {
     stall: Arc<std::sync::atomic::AtomicUsize>,
     /// Connections held so far.
     stalled: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections still to be turned away with `421` (a mail server that is down).
+    refuse: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpSink {
@@ -38,6 +40,7 @@ impl SmtpSink {
             arrived: Arc::new(Notify::new()),
             stall: Arc::default(),
             stalled: Arc::default(),
+            refuse: Arc::default(),
         };
         let server = sink.clone();
         tokio::spawn(async move {
@@ -60,6 +63,11 @@ impl SmtpSink {
         self.stall.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Turns the next `n` connections away with `421 service not available`.
+    pub fn refuse_next(&self, n: usize) {
+        self.refuse.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// How many connections have been held so far.
     pub fn stalled(&self) -> usize {
         self.stalled.load(std::sync::atomic::Ordering::SeqCst)
@@ -69,6 +77,14 @@ impl SmtpSink {
         use std::sync::atomic::Ordering;
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
+        if self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            write.write_all(b"421 sink not available\r\n").await?;
+            return Ok(());
+        }
         write.write_all(b"220 sink ESMTP\r\n").await?;
         if self
             .stall
