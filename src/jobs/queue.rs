@@ -53,33 +53,36 @@ pub async fn has_claimable(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> R
     Ok(id.is_some())
 }
 
-/// Claims the claimable job due first, leasing it to `lock` until `now + lease`, and counts the
-/// attempt. `lock` identifies this one claim (worker and a random part), so a later owner's
-/// lease can never be mistaken for ours. `None`: nothing to do.
+/// Claims up to `limit` claimable jobs, those due first, leasing them to `lock` until
+/// `now + lease` and counting the attempt. `lock` identifies this one claim (worker and a random
+/// part), so a later owner's lease can never be mistaken for ours. Empty: nothing to do. One
+/// transaction for the batch: on PostgreSQL each commit waits for the disk, and a worker with
+/// free slots takes its jobs in one.
 pub async fn claim(
     db: &Db,
     lock: &str,
     now: DateTime<Utc>,
     lease: Duration,
-) -> Result<Option<jobs::Model>, DbErr> {
-    if !has_claimable(db.read(), now).await? {
-        return Ok(None);
+    limit: u64,
+) -> Result<Vec<jobs::Model>, DbErr> {
+    if limit == 0 || !has_claimable(db.read(), now).await? {
+        return Ok(Vec::new());
     }
     let txn = db.begin_write().await?;
-    let candidate: Option<Uuid> = jobs::Entity::find()
+    let ids: Vec<Uuid> = jobs::Entity::find()
         .select_only()
         .column(jobs::Column::Id)
         .filter(claimable(now))
         .order_by_asc(jobs::Column::RunAt)
-        .limit(1)
+        .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .into_tuple()
-        .one(&txn)
+        .all(&txn)
         .await?;
-    let Some(id) = candidate else {
+    if ids.is_empty() {
         txn.commit().await?;
-        return Ok(None);
-    };
+        return Ok(Vec::new());
+    }
     jobs::Entity::update_many()
         .col_expr(jobs::Column::Status, Expr::value(STATUS_RUNNING))
         .col_expr(
@@ -92,12 +95,16 @@ pub async fn claim(
             Expr::value(lease_end(now, lease)),
         )
         .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-        .filter(jobs::Column::Id.eq(id))
+        .filter(jobs::Column::Id.is_in(ids.clone()))
         .exec(&txn)
         .await?;
-    let job = jobs::Entity::find_by_id(id).one(&txn).await?;
+    let claimed = jobs::Entity::find()
+        .filter(jobs::Column::Id.is_in(ids))
+        .order_by_asc(jobs::Column::RunAt)
+        .all(&txn)
+        .await?;
     txn.commit().await?;
-    Ok(job)
+    Ok(claimed)
 }
 
 fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {

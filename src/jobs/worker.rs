@@ -61,16 +61,24 @@ impl Worker {
         Duration::from_secs(self.state.config.job_lease_secs)
     }
 
-    /// Claims the next due job, if any. The lock names this worker and this claim.
-    pub async fn claim(&self) -> anyhow::Result<Option<(jobs::Model, String)>> {
+    /// Claims up to `limit` due jobs. The lock names this worker and this claim.
+    pub async fn claim(&self, limit: usize) -> anyhow::Result<(Vec<jobs::Model>, String)> {
         let lock = format!("{}/{}", self.id, &Uuid::new_v4().simple().to_string()[..8]);
-        let job = queue::claim(&self.state.db, &lock, self.state.clock.now(), self.lease()).await?;
-        Ok(job.map(|job| (job, lock)))
+        let jobs = queue::claim(
+            &self.state.db,
+            &lock,
+            self.state.clock.now(),
+            self.lease(),
+            limit as u64,
+        )
+        .await?;
+        Ok((jobs, lock))
     }
 
     /// Claims and runs one job to its end: `None` when nothing was due.
     pub async fn run_next(&self) -> anyhow::Result<Option<Outcome>> {
-        let Some((job, lock)) = self.claim().await? else {
+        let (jobs, lock) = self.claim(1).await?;
+        let Some(job) = jobs.into_iter().next() else {
             return Ok(None);
         };
         let (_keep, never) = watch::channel(false);
@@ -198,23 +206,22 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             break;
         }
-        while running.len() < concurrency {
-            match worker.claim().await {
-                Ok(Some((job, lock))) => {
-                    let worker = worker.clone();
-                    let give_up = give_up.clone();
-                    running.spawn(async move {
-                        let id = job.id;
-                        if let Err(err) = worker.execute(job, lock, give_up).await {
-                            tracing::warn!(job = %id, error = %err, "recording a job's outcome failed");
-                        }
-                    });
+        if running.len() < concurrency {
+            match worker.claim(concurrency - running.len()).await {
+                Ok((jobs, lock)) => {
+                    for job in jobs {
+                        let worker = worker.clone();
+                        let give_up = give_up.clone();
+                        let lock = lock.clone();
+                        running.spawn(async move {
+                            let id = job.id;
+                            if let Err(err) = worker.execute(job, lock, give_up).await {
+                                tracing::warn!(job = %id, error = %err, "recording a job's outcome failed");
+                            }
+                        });
+                    }
                 }
-                Ok(None) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "claiming a job failed");
-                    break;
-                }
+                Err(err) => tracing::warn!(error = %err, "claiming jobs failed"),
             }
         }
         tokio::select! {

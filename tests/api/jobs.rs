@@ -125,9 +125,10 @@ db_test!(a_unique_key_queues_one_live_job, |app| {
 
     // Once the job is done, the key is free for new work.
     let lock = "test-worker/1";
-    let claimed = queue::claim(&app.state.db, lock, later, StdDuration::from_secs(60))
+    let claimed = queue::claim(&app.state.db, lock, later, StdDuration::from_secs(60), 5)
         .await
         .unwrap()
+        .pop()
         .expect("the due job is claimed");
     assert_eq!(claimed.id, id);
     assert_eq!(claimed.attempts, 1);
@@ -231,9 +232,10 @@ async fn a_job_whose_worker_died_runs_again_after_its_lease(backend: Backend) {
             let id = queued_id(enqueue(&app, email_job(&to, "Leased").at(ahead)).await);
             let dead_lock = "dead-worker/1";
             let lease = StdDuration::from_secs(30);
-            let claimed = queue::claim(&app.state.db, dead_lock, ahead, lease)
+            let claimed = queue::claim(&app.state.db, dead_lock, ahead, lease, 1)
                 .await
                 .unwrap()
+                .pop()
                 .expect("claimed");
             assert_eq!(claimed.id, id);
             assert_eq!(claimed.status, "running");
