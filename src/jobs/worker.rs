@@ -92,8 +92,27 @@ impl Worker {
         &self,
         job: jobs::Model,
         lock: String,
-        mut give_up: watch::Receiver<bool>,
+        give_up: watch::Receiver<bool>,
     ) -> anyhow::Result<Outcome> {
+        let state = self.state.clone();
+        let kind = job.kind.clone();
+        let payload = job.payload.clone();
+        let handler = async move { handlers::dispatch(&state, &kind, payload).await };
+        self.execute_with(job, lock, give_up, handler).await
+    }
+
+    /// [`Worker::execute`] with the handler given: the lease, heartbeat, panic containment
+    /// and outcome recording around any work.
+    pub async fn execute_with<H>(
+        &self,
+        job: jobs::Model,
+        lock: String,
+        mut give_up: watch::Receiver<bool>,
+        handler: H,
+    ) -> anyhow::Result<Outcome>
+    where
+        H: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
         let state = &self.state;
         let db = state.db.write();
         if job.attempts > job.max_attempts {
@@ -104,11 +123,7 @@ impl Worker {
                 .unwrap_or_else(|| "the worker running it stopped before the job finished".into());
             return self.record_failure(&job, &lock, &error).await;
         }
-        let handler_state = state.clone();
-        let kind = job.kind.clone();
-        let payload = job.payload.clone();
-        let mut handle =
-            tokio::spawn(async move { handlers::dispatch(&handler_state, &kind, payload).await });
+        let mut handle = tokio::spawn(handler);
         let mut beat = tokio::time::interval(self.lease() / 3);
         beat.tick().await;
         let mut can_give_up = true;

@@ -646,3 +646,55 @@ backend_test!(
     a_worker_stopped_by_sigterm_hands_back_its_unfinished_job,
     a_stopped_worker_process_gives_back_its_unfinished_job
 );
+
+db_test!(a_panicking_handler_fails_its_job_not_the_worker, |app| {
+    let later = app.clock.now() + Duration::days(30);
+    let id = queued_id(
+        enqueue(
+            &app,
+            NewJob::new("fragile.work", json!({}))
+                .at(later)
+                .max_attempts(2),
+        )
+        .await,
+    );
+    let worker = studium::jobs::worker::Worker::new(app.state.clone());
+    let lease = StdDuration::from_secs(60);
+    let lock = "panicking-worker/1".to_string();
+    let claimed = queue::claim(&app.state.db, &lock, later, lease, 1)
+        .await
+        .unwrap()
+        .pop()
+        .expect("claimed");
+    app.set_time(later);
+    let (_keep, give_up) = tokio::sync::watch::channel(false);
+    let outcome = worker
+        .execute_with(claimed, lock, give_up, async {
+            panic!("the parser fell over");
+        })
+        .await
+        .expect("the outcome is recorded");
+    assert_eq!(outcome, studium::jobs::worker::Outcome::Retry(id));
+    let row = job(&app, id).await;
+    assert_eq!(row.status, "queued");
+    assert_eq!(row.attempts, 1);
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("the handler panicked: the parser fell over")
+    );
+    // The worker goes on: its next job runs (and fails: no handler for this kind) normally.
+    skip_backoff(&app, id).await;
+    let (_keep, give_up) = tokio::sync::watch::channel(false);
+    let lock = "panicking-worker/2".to_string();
+    let again = queue::claim(&app.state.db, &lock, app.clock.now(), lease, 1)
+        .await
+        .unwrap()
+        .pop();
+    // The app's own worker may have taken it first; either way it ends dead, not stuck.
+    if let Some(again) = again {
+        let outcome = worker.execute(again, lock, give_up).await.unwrap();
+        assert_eq!(outcome, studium::jobs::worker::Outcome::Dead(id));
+    }
+    let row = wait_for_status(&app, id, "dead").await;
+    assert!(row.last_error.unwrap().contains("no handler for job kind"));
+});
