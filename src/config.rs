@@ -88,8 +88,9 @@ pub struct Config {
     /// How long a reservation of AI allowance lives when nothing settles or releases it (a
     /// crashed process); the maintenance then gives the unit back.
     pub ai_reservation_ttl_secs: u64,
-    /// Run the background-job worker inside `serve` (`STUDIUM_WORKER=false` leaves the jobs to
-    /// `studium worker` processes).
+    /// Run the background-job worker inside `serve` (`STUDIUM_WORKER=off` leaves the jobs to
+    /// `studium worker` processes). On/off, true/false, yes/no or 1/0.
+    #[serde(deserialize_with = "switch")]
     pub worker: bool,
     /// Milliseconds a worker waits between two looks at the queue when it found nothing to do.
     pub job_poll_ms: u64,
@@ -168,6 +169,29 @@ impl Default for Config {
             job_max_attempts: 5,
             job_retry_base_secs: 10,
         }
+    }
+}
+
+/// A switch written as on/off, true/false, yes/no or 1/0.
+fn switch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Number(u64),
+        Text(String),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Bool(b) => return Ok(b),
+        Raw::Number(n) => n.to_string(),
+        Raw::Text(t) => t.trim().to_ascii_lowercase(),
+    };
+    match text.as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "expected on or off, got {other:?}"
+        ))),
     }
 }
 
@@ -595,6 +619,18 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("STUDIUM_AI_RESERVATION_TTL_SECS"), "{err}");
+    }
+
+    #[test]
+    fn the_worker_switch_reads_on_and_off() {
+        for (text, on) in [("off", false), ("on", true), ("false", false), ("1", true)] {
+            let config: Config =
+                serde_json::from_value(serde_json::json!({ "worker": text })).unwrap();
+            assert_eq!(config.worker, on, "{text}");
+        }
+        let config: Config = serde_json::from_str(r#"{"worker": false}"#).unwrap();
+        assert!(!config.worker);
+        assert!(serde_json::from_str::<Config>(r#"{"worker": "maybe"}"#).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Serving: bind, announce, run until Ctrl-C or SIGTERM, then drain in-flight requests.
 //! Alongside the API run the background-job worker (`jobs::worker::run`) and the scheduler that
 //! queues the periodic maintenance (`maintenance::run_periodically`), unless
-//! `STUDIUM_WORKER=false`; they stop with it, the worker letting its running jobs finish.
+//! `STUDIUM_WORKER=off`; they stop with it, the worker letting its running jobs finish.
 //! [`work`] (`studium worker`) runs the same background half without the API.
 
 use std::net::SocketAddr;
@@ -28,7 +28,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let background = if state.config.worker {
         spawn_background(&state, stop)
     } else {
-        tracing::info!("no job worker in this process (STUDIUM_WORKER=false)");
+        tracing::info!("no job worker in this process (STUDIUM_WORKER=off)");
         Vec::new()
     };
     let app = crate::app::build(state);

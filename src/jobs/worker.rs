@@ -2,7 +2,7 @@
 //! [`handlers::dispatch`] while renewing its lease every third of `STUDIUM_JOB_LEASE_SECS`,
 //! and records the outcome only while the lease is still its own. A handler runs in its own
 //! task, so a panic fails that job's attempt, not the worker. `serve` runs [`run`] beside the
-//! API (unless `STUDIUM_WORKER=false`); `studium worker` runs only it. Tests drive
+//! API (unless `STUDIUM_WORKER=off`); `studium worker` runs only it. Tests drive
 //! [`Worker::run_next`], one job at a time.
 
 use std::sync::Arc;
