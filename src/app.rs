@@ -35,6 +35,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::quizzes::routes::routes())
         .merge(crate::materials::routes::routes())
         .merge(crate::ai::usage_routes::routes())
+        .merge(crate::jobs::routes::routes())
 }
 
 /// The OpenAPI document as served.

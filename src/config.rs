@@ -101,6 +101,22 @@ pub struct Config {
     /// How long a reservation of AI allowance lives when nothing settles or releases it (a
     /// crashed process); the maintenance then gives the unit back.
     pub ai_reservation_ttl_secs: u64,
+    /// Run the background-job worker inside `serve` (`STUDIUM_WORKER=off` leaves the jobs to
+    /// `studium worker` processes). On/off, true/false, yes/no or 1/0.
+    #[serde(deserialize_with = "switch")]
+    pub worker: bool,
+    /// Milliseconds a worker waits between two looks at the queue when it found nothing to do.
+    pub job_poll_ms: u64,
+    /// Seconds a claimed job is leased to its worker; the worker renews the lease while the job
+    /// runs, and a job whose lease has passed (its worker died) is claimed again.
+    pub job_lease_secs: u64,
+    /// Jobs one worker runs at the same time.
+    pub job_concurrency: u32,
+    /// Tries before a failing job is `dead` (a job may ask for another number).
+    pub job_max_attempts: u32,
+    /// The first retry's delay in seconds; each later one doubles it (capped at an hour), with
+    /// jitter.
+    pub job_retry_base_secs: u64,
 }
 
 impl Default for Config {
@@ -166,7 +182,36 @@ impl Default for Config {
             plan_free_storage_bytes: 100 * 1024 * 1024,
             plan_pro_storage_bytes: 2 * 1024 * 1024 * 1024,
             ai_reservation_ttl_secs: 300,
+            worker: true,
+            job_poll_ms: 1000,
+            job_lease_secs: 60,
+            job_concurrency: 4,
+            job_max_attempts: 5,
+            job_retry_base_secs: 10,
         }
+    }
+}
+
+/// A switch written as on/off, true/false, yes/no or 1/0.
+fn switch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Number(u64),
+        Text(String),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Bool(b) => return Ok(b),
+        Raw::Number(n) => n.to_string(),
+        Raw::Text(t) => t.trim().to_ascii_lowercase(),
+    };
+    match text.as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "expected on or off, got {other:?}"
+        ))),
     }
 }
 
@@ -437,6 +482,20 @@ impl Config {
                 "STUDIUM_MAINTENANCE_INTERVAL_SECS",
                 i64::try_from(self.maintenance_interval_secs).unwrap_or(i64::MAX),
             ),
+            (
+                "STUDIUM_JOB_POLL_MS",
+                self.job_poll_ms.min(i64::MAX as u64) as i64,
+            ),
+            (
+                "STUDIUM_JOB_LEASE_SECS",
+                self.job_lease_secs.min(i64::MAX as u64) as i64,
+            ),
+            ("STUDIUM_JOB_CONCURRENCY", i64::from(self.job_concurrency)),
+            ("STUDIUM_JOB_MAX_ATTEMPTS", i64::from(self.job_max_attempts)),
+            (
+                "STUDIUM_JOB_RETRY_BASE_SECS",
+                self.job_retry_base_secs.min(i64::MAX as u64) as i64,
+            ),
         ];
         for (name, value) in positive {
             if value <= 0 {
@@ -465,6 +524,14 @@ impl Config {
                     "{name}: must be a dollar amount from 0 to 99999999.999999, got {cap}"
                 ));
             }
+        }
+        if self.job_lease_secs > 86_400 || self.job_max_attempts > 100 || self.job_concurrency > 256
+        {
+            errors.push(format!(
+                "STUDIUM_JOB_LEASE_SECS (at most 86400), STUDIUM_JOB_MAX_ATTEMPTS (at most 100) \
+                 and STUDIUM_JOB_CONCURRENCY (at most 256) must be in range, got {}, {} and {}",
+                self.job_lease_secs, self.job_max_attempts, self.job_concurrency
+            ));
         }
         if errors.is_empty() {
             Ok(())
@@ -629,6 +696,18 @@ mod tests {
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("STUDIUM_S3_ENDPOINT"), "{err}");
         assert!(err.contains("STUDIUM_MAX_UPLOAD_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn the_worker_switch_reads_on_and_off() {
+        for (text, on) in [("off", false), ("on", true), ("false", false), ("1", true)] {
+            let config: Config =
+                serde_json::from_value(serde_json::json!({ "worker": text })).unwrap();
+            assert_eq!(config.worker, on, "{text}");
+        }
+        let config: Config = serde_json::from_str(r#"{"worker": false}"#).unwrap();
+        assert!(!config.worker);
+        assert!(serde_json::from_str::<Config>(r#"{"worker": "maybe"}"#).is_err());
     }
 
     #[test]

@@ -112,6 +112,7 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
     ("topics_subject_name_key", "topics.subject_id, topics.name"),
     ("achievements_title_key", "achievements.title"),
     ("study_sessions_one_open_key", "study_sessions.user_id"),
+    ("jobs_unique_key_live_key", "jobs.unique_key"),
 ];
 
 const SQLITE_UNIQUE_PREFIX: &str = "UNIQUE constraint failed: ";

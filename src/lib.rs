@@ -12,6 +12,7 @@ pub mod demo;
 pub mod entity;
 pub mod gamification;
 pub mod http;
+pub mod jobs;
 pub mod mail;
 pub mod maintenance;
 pub mod mastery;

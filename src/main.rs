@@ -38,6 +38,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (the default). Migrates the database first.
     Serve,
+    /// Run background jobs only (no HTTP API): email, maintenance and the other queued work.
+    /// Migrates the database first. Stops on Ctrl-C or SIGTERM, letting running jobs finish.
+    Worker,
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Install the demo subjects, topics, lessons, quizzes and achievements (migrates first).
@@ -104,6 +107,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 tracing::error!(error = %err, "indexing lesson passages failed");
             }
             studium::server::serve(state).await
+        }
+        Command::Worker => {
+            let state = AppState::init(config, Clock::system()).await?;
+            studium::server::work(state).await
         }
         Command::Migrate => {
             let db = Db::connect(&config).await?;

@@ -1,5 +1,8 @@
-//! Periodic maintenance: the work no request triggers. `serve` runs [`run_once`] every
-//! `STUDIUM_MAINTENANCE_INTERVAL_SECS` (see [`run_periodically`]); tests call it directly.
+//! Periodic maintenance: the work no request triggers. Every `STUDIUM_MAINTENANCE_INTERVAL_SECS`
+//! each process running a worker queues a `maintenance.run` job keyed by the interval's start
+//! ([`queue_run`], from [`run_periodically`]), so however many instances and workers there are,
+//! one run per interval happens, on whichever worker claims it, and a run interrupted by a crash
+//! is taken up again by another. The job calls [`run_once`]; tests call it directly.
 //!
 //! One run
 //! - closes every study session left open past its 4-hour cap (SPEC §3 Study sessions) exactly
@@ -32,7 +35,7 @@ use tokio::time::MissedTickBehavior;
 use crate::entity::{auth_sessions, email_tokens, refresh_tokens};
 use crate::http::error::AppResult;
 use crate::state::AppState;
-use crate::{ai, ratelimit, study};
+use crate::{ai, jobs, ratelimit, study};
 
 /// How many users with a session past its cap one query of the sweep fetches.
 const SWEEP_PAGE: u64 = 200;
@@ -157,9 +160,35 @@ pub async fn purge_email_tokens(
     Ok(purged.rows_affected)
 }
 
-/// Runs [`run_once`] at once and then every `every`, until `stop` turns true (or its sender is
-/// dropped). A run in progress when the stop comes is finished first, so `serve` can wait for
-/// this task after draining its requests. A failed run is logged and the next one tried.
+/// The `maintenance.run` job's handler: one [`run_once`].
+pub async fn run_job(state: &AppState, _payload: serde_json::Value) -> anyhow::Result<()> {
+    let report = run_once(state).await?;
+    if report.is_empty() {
+        tracing::debug!("maintenance: nothing to do");
+    } else {
+        tracing::info!(?report, "maintenance run");
+    }
+    Ok(())
+}
+
+/// Queues the maintenance run of the interval of length `every` that holds now, unless it has
+/// been queued already (by this or any other process): its unique key is
+/// `maintenance:<interval start, Unix seconds>`.
+pub async fn queue_run(state: &AppState, every: Duration) -> Result<jobs::Enqueued, DbErr> {
+    let now = state.clock.now();
+    let secs = i64::try_from(every.as_secs().max(1)).unwrap_or(i64::MAX);
+    let start = now.timestamp().div_euclid(secs) * secs;
+    let job = jobs::NewJob::new(jobs::handlers::MAINTENANCE_RUN, serde_json::json!({}))
+        .unique(format!("maintenance:{start}"));
+    let txn = state.db.begin_write().await?;
+    let queued = jobs::enqueue_once(&txn, job, now, state.config.job_max_attempts).await?;
+    txn.commit().await?;
+    Ok(queued)
+}
+
+/// Queues the maintenance run of the current interval at once and then every `every` (see
+/// [`queue_run`]), until `stop` turns true (or its sender is dropped). A failure to queue is
+/// logged and tried again at the next tick.
 pub async fn run_periodically(state: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(every);
     // After a long run, wait a full interval rather than catching up with a burst.
@@ -177,10 +206,10 @@ pub async fn run_periodically(state: AppState, every: Duration, mut stop: watch:
                 continue;
             }
         }
-        match run_once(&state).await {
-            Ok(report) if report.is_empty() => tracing::debug!("maintenance: nothing to do"),
-            Ok(report) => tracing::info!(?report, "maintenance run"),
-            Err(err) => tracing::warn!(error = %err, "maintenance run failed"),
+        match queue_run(&state, every).await {
+            Ok(jobs::Enqueued::Queued(id)) => tracing::debug!(job = %id, "maintenance run queued"),
+            Ok(jobs::Enqueued::Duplicate) => {}
+            Err(err) => tracing::warn!(error = %err, "queuing the maintenance run failed"),
         }
     }
     tracing::debug!("maintenance stopped");

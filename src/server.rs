@@ -1,6 +1,8 @@
 //! Serving: bind, announce, run until Ctrl-C or SIGTERM, then drain in-flight requests.
-//! Alongside the API runs the periodic maintenance (`maintenance::run_periodically`: study
-//! sessions past their cap, expired tokens and rate-limit buckets), which stops with it.
+//! Alongside the API run the background-job worker (`jobs::worker::run`) and the scheduler that
+//! queues the periodic maintenance (`maintenance::run_periodically`), unless
+//! `STUDIUM_WORKER=off`; they stop with it, the worker letting its running jobs finish.
+//! [`work`] (`studium worker`) runs the same background half without the API.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,12 +24,13 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         "API documentation: http://{local}/docs (OpenAPI at http://{local}/api/openapi.json)"
     );
 
-    let (stop_maintenance, stop) = watch::channel(false);
-    let maintenance = tokio::spawn(crate::maintenance::run_periodically(
-        state.clone(),
-        Duration::from_secs(state.config.maintenance_interval_secs),
-        stop,
-    ));
+    let (stop_background, stop) = watch::channel(false);
+    let background = if state.config.worker {
+        spawn_background(&state, stop)
+    } else {
+        tracing::info!("no job worker in this process (STUDIUM_WORKER=off)");
+        Vec::new()
+    };
     let app = crate::app::build(state);
     let served = axum::serve(
         listener,
@@ -35,17 +38,49 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(async move {
         shutdown_signal().await;
-        let _ = stop_maintenance.send(true);
+        let _ = stop_background.send(true);
     })
     .await;
-    // The shutdown signal (or, if serving failed, the dropped sender) ends the loop once a run
-    // in progress has finished.
-    if let Err(err) = maintenance.await {
-        tracing::warn!(error = %err, "the maintenance task ended abnormally");
-    }
+    // The shutdown signal (or, if serving failed, the dropped sender) ends the background tasks
+    // once the jobs in progress have finished or been given back.
+    join_background(background).await;
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `studium worker`: runs jobs (and queues the periodic maintenance) until Ctrl-C or SIGTERM,
+/// then lets the running jobs finish or gives their leases back.
+pub async fn work(state: AppState) -> anyhow::Result<()> {
+    let (stop_background, stop) = watch::channel(false);
+    let background = spawn_background(&state, stop);
+    shutdown_signal().await;
+    let _ = stop_background.send(true);
+    join_background(background).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_background(
+    state: &AppState,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(crate::maintenance::run_periodically(
+            state.clone(),
+            Duration::from_secs(state.config.maintenance_interval_secs),
+            stop.clone(),
+        )),
+        tokio::spawn(crate::jobs::worker::run(state.clone(), stop)),
+    ]
+}
+
+async fn join_background(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        if let Err(err) = task.await {
+            tracing::warn!(error = %err, "a background task ended abnormally");
+        }
+    }
 }
 
 /// Creates the local upload directory up front, so a path that cannot be written is reported

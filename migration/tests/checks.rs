@@ -322,8 +322,9 @@ fn cases() -> Vec<Case> {
             check: "jobs_status_check",
             table: "jobs",
             column: "status",
-            good: &["'queued'", "'running'", "'done'", "'failed'"],
-            bad: &["'waiting'"],
+            good: &["'queued'", "'running'", "'done'", "'dead'"],
+            // `failed` was a status until migration 11 replaced it with `dead`.
+            bad: &["'waiting'", "'failed'"],
             row: |n, v| {
                 vec![format!(
                     "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at) \

@@ -16,6 +16,7 @@ use super::signin::revoke_sessions;
 use super::{password, tokens};
 use crate::entity::{email_tokens, users};
 use crate::http::error::{AppError, AppResult};
+use crate::mail::{self, Email};
 use crate::state::AppState;
 
 pub(super) async fn create_email_token(
@@ -89,20 +90,29 @@ pub(super) async fn use_up_email_tokens(
     Ok(())
 }
 
-pub(super) fn send_verification_email(state: &AppState, email: &str, token: &str) {
+/// Queues the verification email carrying `token`, on `conn` (the transaction that created it).
+pub(super) async fn queue_verification_email(
+    state: &AppState,
+    conn: &impl ConnectionTrait,
+    email: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     let link = format!(
         "{}/verify-email?token={token}",
         state.config.public_url.trim_end_matches('/')
     );
-    state.mailer.send_in_background(
-        email.to_string(),
-        "Confirm your Studium email address".into(),
-        format!(
+    let email = Email {
+        to: email.to_string(),
+        subject: "Confirm your Studium email address".into(),
+        body: format!(
             "Welcome to Studium!\n\nConfirm your email address by opening this link:\n{link}\n\n\
              Or enter this code in the app: {token}\n\nThe link expires in {} hours.\n",
             state.config.email_token_ttl_hours
         ),
-    );
+    };
+    mail::queue(conn, &state.config, now, email).await?;
+    Ok(())
 }
 
 /// Confirms the address with a verification link (SPEC §3 Accounts); the user's other
@@ -158,8 +168,10 @@ pub async fn resend_verification(
             "this email address is already verified",
         ));
     }
-    let token = create_email_token(state, state.db.write(), user.id, PURPOSE_VERIFY, now).await?;
-    send_verification_email(state, &user.email, &token);
+    let txn = state.db.begin_write().await?;
+    let token = create_email_token(state, &txn, user.id, PURPOSE_VERIFY, now).await?;
+    queue_verification_email(state, &txn, &user.email, &token, now).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -189,22 +201,24 @@ pub async fn request_password_reset(
         .one(state.db.read())
         .await?;
     if let Some(user) = user {
-        let token =
-            create_email_token(state, state.db.write(), user.id, PURPOSE_RESET, now).await?;
+        let txn = state.db.begin_write().await?;
+        let token = create_email_token(state, &txn, user.id, PURPOSE_RESET, now).await?;
         let link = format!(
             "{}/reset-password?token={token}",
             cfg.public_url.trim_end_matches('/')
         );
-        state.mailer.send_in_background(
-            user.email,
-            "Reset your Studium password".into(),
-            format!(
+        let email = Email {
+            to: user.email,
+            subject: "Reset your Studium password".into(),
+            body: format!(
                 "Someone (hopefully you) asked to reset your Studium password.\n\n\
                  Choose a new one here: {link}\n\nOr enter this code in the app: {token}\n\n\
                  The link expires in {} hours. If you did not ask, ignore this email.\n",
                 cfg.email_token_ttl_hours
             ),
-        );
+        };
+        mail::queue(&txn, cfg, now, email).await?;
+        txn.commit().await?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::CurrentUser;
-use super::email_links::{create_email_token, send_verification_email};
+use super::email_links::{create_email_token, queue_verification_email};
 use super::model::*;
 use super::profile::{create_profile, find_user, personal_words};
 use super::service::{
@@ -71,9 +71,9 @@ pub async fn register(
     };
     create_profile(&txn, user_id, &full_name, now).await?;
     let verify_token = create_email_token(state, &txn, user_id, PURPOSE_VERIFY, now).await?;
+    queue_verification_email(state, &txn, &email, &verify_token, now).await?;
     let response = start_session(state, &txn, user, client, now).await?;
     txn.commit().await?;
-    send_verification_email(state, &email, &verify_token);
     Ok(response)
 }
 

@@ -15,6 +15,7 @@
 //! Embedding storage format, which search relies on: `embedding_vector` holds the vector as
 //! little-endian `f32` bytes, `embedding_model` the model's name, `embedding_dim` its length.
 
+use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
@@ -25,8 +26,10 @@ use super::extract::{self, Kind};
 use super::model::*;
 use crate::ai::usage;
 use crate::ai::{AiError, Feature};
+use crate::config::Config;
 use crate::entity::{material_chunks, materials};
 use crate::http::error::AppError;
+use crate::jobs::{self, NewJob};
 use crate::state::AppState;
 
 /// Texts per embedding call.
@@ -36,15 +39,43 @@ const INSERT_BATCH: usize = 500;
 /// The job kind that processes a material.
 pub const JOB_KIND: &str = "material.process";
 
-/// Schedules the processing of `material_id`, inside the caller's transaction, so that the
-/// material and its job are committed together.
-///
-/// NOTE: a placeholder until the job queue lands. It is to become
-/// `crate::jobs::enqueue(conn, NewJob { kind: JOB_KIND, payload: json!({"material_id": id}),
-/// unique_key: Some(format!("{JOB_KIND}:{id}")), .. })`, whose worker calls [`run`]. Until
-/// then nothing runs a material on its own; the tests call [`run`] directly.
-pub async fn schedule(conn: &impl ConnectionTrait, material_id: Uuid) -> Result<(), DbErr> {
-    let _ = (conn, material_id);
+/// Schedules the processing of `material_id` as a job on `conn` — the caller's transaction, so
+/// that the material and its job are committed together. The unique key keeps one live job per
+/// material: scheduling it again while one waits or runs adds nothing.
+pub async fn schedule(
+    conn: &impl ConnectionTrait,
+    config: &Config,
+    now: DateTime<Utc>,
+    material_id: Uuid,
+) -> Result<(), DbErr> {
+    let job = NewJob::new(JOB_KIND, serde_json::json!({ "material_id": material_id }))
+        .unique(format!("{JOB_KIND}:{material_id}"));
+    jobs::enqueue(conn, job, now, config.job_max_attempts).await?;
+    Ok(())
+}
+
+/// The job's payload.
+#[derive(Debug, serde::Deserialize)]
+struct JobPayload {
+    material_id: Uuid,
+}
+
+/// The `material.process` job: [`run`] on the payload's material.
+pub async fn run_job(state: &AppState, payload: serde_json::Value) -> anyhow::Result<()> {
+    let payload: JobPayload = serde_json::from_value(payload)?;
+    run(state, payload.material_id).await
+}
+
+/// The job gave up after its last attempt: the material is `failed` with the last error, so
+/// it is never left waiting for a run that will not come (a reprocess starts it again).
+pub async fn job_dead(
+    state: &AppState,
+    payload: serde_json::Value,
+    error: &str,
+) -> anyhow::Result<()> {
+    let payload: JobPayload = serde_json::from_value(payload)?;
+    let message = format!("processing failed after several tries: {error}");
+    mark_failed(state, payload.material_id, &message).await?;
     Ok(())
 }
 

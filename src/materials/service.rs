@@ -377,7 +377,7 @@ async fn insert(
     }
     .insert(&txn)
     .await?;
-    process::schedule(&txn, id).await?;
+    process::schedule(&txn, &state.config, now, id).await?;
     txn.commit().await?;
     Ok(MaterialView::new(material, 0))
 }
@@ -521,7 +521,7 @@ pub async fn reprocess(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<M
     active.processing_error = Set(None);
     active.updated_at = Set(now);
     let material = active.update(&txn).await?;
-    process::schedule(&txn, id).await?;
+    process::schedule(&txn, &state.config, now, id).await?;
     txn.commit().await?;
     let count = chunk_counts(state.db.read(), vec![id])
         .await?

@@ -150,12 +150,15 @@ pub struct Guard {
     db: Db,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 impl Guard {
     async fn cleanup(self) {
         self.server.abort();
         let _ = self.server.await;
+        self.worker.abort();
+        let _ = self.worker.await;
         self.db.close().await;
         if let Some(name) = self.pg_db
             && let Ok(admin) = Database::connect(format!("{}/postgres", pg_url())).await
@@ -222,12 +225,17 @@ async fn pg_template() -> &'static str {
         .await
 }
 
-/// One instance of the app over `config`'s database: its own pool, state and HTTP server.
+/// One instance of the app over `config`'s database: its own pool, state, HTTP server and job
+/// worker (as `serve` runs it; the periodic maintenance is not scheduled, tests run it).
 async fn start_instance(
     config: Config,
     clock: Clock,
     backend: Backend,
-) -> (TestApp, tokio::task::JoinHandle<()>) {
+) -> (
+    TestApp,
+    tokio::task::JoinHandle<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let state = AppState::init(config, clock.clone())
         .await
         .expect("starting the app");
@@ -236,6 +244,12 @@ async fn start_instance(
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = studium::app::build(state.clone());
+    // The stop sender lives as long as the task, which is aborted with the instance.
+    let worker_state = state.clone();
+    let worker = tokio::spawn(async move {
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        studium::jobs::worker::run(worker_state, stopped).await;
+    });
     let server = tokio::spawn(async move {
         let _ = axum::serve(
             listener,
@@ -254,7 +268,7 @@ async fn start_instance(
         backend,
         counter: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     };
-    (app, server)
+    (app, server, worker)
 }
 
 /// A second instance of a running app: another pool, state and HTTP server over the same
@@ -262,19 +276,25 @@ async fn start_instance(
 pub struct Instance {
     pub app: TestApp,
     server: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
         self.server.abort();
+        self.worker.abort();
     }
 }
 
 impl TestApp {
     pub async fn second_instance(&self) -> Instance {
         let config = (*self.state.config).clone();
-        let (app, server) = start_instance(config, self.clock.clone(), self.backend).await;
-        Instance { app, server }
+        let (app, server, worker) = start_instance(config, self.clock.clone(), self.backend).await;
+        Instance {
+            app,
+            server,
+            worker,
+        }
     }
 }
 
@@ -288,6 +308,7 @@ pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) ->
         db_max_connections: 5,
         google_client_id: Some("studium-test-client".into()),
         google_jwks_min_refresh_secs: 0,
+        job_poll_ms: 25,
         ..Config::default()
     };
     let mut pg_db = None;
@@ -313,13 +334,14 @@ pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) ->
     config.validate().expect("test configuration is valid");
 
     let clock = Clock::manual(Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap());
-    let (app, server) = start_instance(config, clock, backend).await;
+    let (app, server, worker) = start_instance(config, clock, backend).await;
     let state = app.state.clone();
     let guard = Guard {
         pg_db,
         db: state.db.clone(),
         _dir: dir,
         server,
+        worker,
     };
     (app, guard)
 }

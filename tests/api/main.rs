@@ -13,6 +13,7 @@ mod gamification;
 mod helpers;
 mod http;
 mod instances;
+mod jobs;
 mod maintenance;
 mod mastery;
 mod materials;

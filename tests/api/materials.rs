@@ -9,7 +9,7 @@ use std::time::Instant;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
-use studium::entity::{ai_usage_logs, material_chunks};
+use studium::entity::{ai_usage_logs, jobs, material_chunks};
 use uuid::Uuid;
 
 use crate::db_test;
@@ -68,16 +68,37 @@ async fn upload_ok(app: &TestApp, user: &TestUser, file_name: &str, bytes: &[u8]
     res.body["id"].as_str().unwrap().to_string()
 }
 
-/// Runs the material's processing (what the job queue's worker does) and returns its view.
+/// Waits (polling every 20 ms, up to 30 s) for the job queue's worker to finish the material's
+/// processing — `ready` or `failed` — and returns its view.
 async fn process(app: &TestApp, user: &TestUser, id: &str) -> Value {
-    studium::materials::process::run(&app.state, id.parse().unwrap())
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let res = app
+            .get(&format!("/materials/{id}"), Some(&user.access))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        let status = res.body["processing_status"].as_str().unwrap_or_default();
+        if status == "ready" || status == "failed" {
+            return res.body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "material {id} was never processed: {}",
+            res.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The material's processing job.
+async fn job_of(app: &TestApp, id: &str) -> jobs::Model {
+    jobs::Entity::find()
+        .filter(jobs::Column::UniqueKey.eq(format!("material.process:{id}")))
+        .order_by_desc(jobs::Column::CreatedAt)
+        .one(app.state.db.read())
         .await
-        .expect("processing");
-    let res = app
-        .get(&format!("/materials/{id}"), Some(&user.access))
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
-    res.body
+        .unwrap()
+        .expect("a processing job is queued with the material")
 }
 
 async fn chunks_of(app: &TestApp, id: &str) -> Vec<material_chunks::Model> {
@@ -614,16 +635,6 @@ db_test!(
         let ada = app.student().await;
         let text = "Enzymes speed up reactions. ".repeat(200);
         let id = upload_ok(&app, &ada, "enzymes.txt", text.as_bytes()).await;
-        // Still pending: a second request for processing is refused.
-        let res = app
-            .request(
-                reqwest::Method::POST,
-                &format!("/materials/{id}/reprocess"),
-                Some(&ada.access),
-                None,
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text);
         let first = process(&app, &ada, &id).await;
         let before = chunks_of(&app, &id).await;
         assert!(before.len() > 1);
@@ -848,15 +859,36 @@ async fn an_ai_outage_leaves_the_material_pending_and_a_retry_finishes_it(backen
         move |app| async move {
             let ada = app.student().await;
             let id = upload_ok(&app, &ada, "short.txt", b"Ribosomes build proteins.").await;
-            let material_id: Uuid = id.parse().unwrap();
-            let err = studium::materials::process::run(&app.state, material_id).await;
-            assert!(err.is_err(), "a provider outage is worth a retry");
+            // The worker's first try meets the outage: the job waits for its retry, the
+            // material is still pending and has no chunks.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            let job = loop {
+                let job = job_of(&app, &id).await;
+                if job.status == "queued" && job.attempts == 1 {
+                    break job;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{job:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            };
+            assert!(job.last_error.is_some(), "{job:?}");
             let res = app
                 .get(&format!("/materials/{id}"), Some(&ada.access))
                 .await;
             assert_eq!(res.body["processing_status"], "pending", "{}", res.text);
             assert!(chunks_of(&app, &id).await.is_empty());
+            // Still waiting for its retry: a second request for processing is refused.
+            let res = app
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/materials/{id}/reprocess"),
+                    Some(&ada.access),
+                    None,
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text);
 
+            // Past the backoff, the retry finishes it.
+            app.set_time(job.run_at);
             let view = process(&app, &ada, &id).await;
             assert_eq!(view["processing_status"], "ready", "{view}");
             let chunks = chunks_of(&app, &id).await;
@@ -903,11 +935,11 @@ db_test!(
     |app| {
         let ada = app.student().await;
         let first = upload_ok(&app, &ada, "a.txt", b"Ribosomes build proteins.").await;
-        let second = upload_ok(&app, &ada, "b.txt", b"Lysosomes digest waste.").await;
         assert_eq!(
             process(&app, &ada, &first).await["processing_status"],
             "ready"
         );
+        let second = upload_ok(&app, &ada, "b.txt", b"Lysosomes digest waste.").await;
         let view = process(&app, &ada, &second).await;
         assert_eq!(view["processing_status"], "failed", "{view}");
         let error = view["processing_error"].as_str().unwrap();
@@ -958,4 +990,53 @@ db_test!(
         assert_eq!(res.problem_slug(), "storage-quota-exceeded");
         assert_eq!(stored_files(&app), 3);
     }
+);
+
+async fn a_material_whose_job_gives_up_is_failed_with_the_last_error(backend: Backend) {
+    // No reply queued: every embedding call is a 500, on every try.
+    let (_fake, base_url) = crate::fake_openai::start(Vec::new()).await;
+    crate::helpers::run(
+        backend,
+        move |c| {
+            crate::fake_openai::configure_for(c, &base_url);
+            c.job_max_attempts = 2;
+        },
+        move |app| async move {
+            let ada = app.student().await;
+            let id = upload_ok(&app, &ada, "short.txt", b"Ribosomes build proteins.").await;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let job = job_of(&app, &id).await;
+                if job.status == "dead" {
+                    break;
+                }
+                if job.status == "queued" && job.run_at > app.clock.now() {
+                    app.set_time(job.run_at);
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{job:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let view = process(&app, &ada, &id).await;
+            assert_eq!(view["processing_status"], "failed", "{view}");
+            let error = view["processing_error"].as_str().unwrap();
+            assert!(error.contains("after several tries"), "{error}");
+            assert!(chunks_of(&app, &id).await.is_empty());
+            // A reprocess starts it again.
+            let res = app
+                .post(
+                    &format!("/materials/{id}/reprocess"),
+                    Some(&ada.access),
+                    serde_json::json!({}),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+            assert_eq!(res.body["processing_status"], "pending");
+        },
+    )
+    .await;
+}
+
+crate::backend_test!(
+    a_material_whose_job_gives_up_is_failed_with_the_last_error_on,
+    a_material_whose_job_gives_up_is_failed_with_the_last_error
 );

@@ -23,6 +23,12 @@ pub struct SmtpSink {
     pub port: u16,
     messages: Arc<Mutex<Vec<String>>>,
     arrived: Arc<Notify>,
+    /// Connections still to be held open without an answer (a mail server that hangs).
+    stall: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections held so far.
+    stalled: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections still to be turned away with `421` (a mail server that is down).
+    refuse: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpSink {
@@ -32,6 +38,9 @@ impl SmtpSink {
             port: listener.local_addr().expect("addr").port(),
             messages: Arc::default(),
             arrived: Arc::new(Notify::new()),
+            stall: Arc::default(),
+            stalled: Arc::default(),
+            refuse: Arc::default(),
         };
         let server = sink.clone();
         tokio::spawn(async move {
@@ -49,10 +58,43 @@ impl SmtpSink {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
+    /// Holds the next `n` connections open, greeting them and then answering nothing.
+    pub fn stall_next(&self, n: usize) {
+        self.stall.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Turns the next `n` connections away with `421 service not available`.
+    pub fn refuse_next(&self, n: usize) {
+        self.refuse.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many connections have been held so far.
+    pub fn stalled(&self) -> usize {
+        self.stalled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     async fn session(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
+        use std::sync::atomic::Ordering;
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
+        if self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            write.write_all(b"421 sink not available\r\n").await?;
+            return Ok(());
+        }
         write.write_all(b"220 sink ESMTP\r\n").await?;
+        if self
+            .stall
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            self.stalled.fetch_add(1, Ordering::SeqCst);
+            while lines.next_line().await?.is_some() {}
+            return Ok(());
+        }
         while let Some(line) = lines.next_line().await? {
             let verb = line
                 .split_whitespace()
