@@ -14,6 +14,7 @@ mod m20261126_000007_seed_names;
 mod m20261126_000008_checks;
 mod m20261126_000009_lesson_passages;
 mod m20261126_000010_ai_usage_control;
+mod m20261126_000012_material_search;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_checks::Migration),
             Box::new(m20261126_000009_lesson_passages::Migration),
             Box::new(m20261126_000010_ai_usage_control::Migration),
+            Box::new(m20261126_000012_material_search::Migration),
         ]
     }
 }
