@@ -34,6 +34,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::tutor::routes::routes())
         .merge(crate::quizzes::routes::routes())
         .merge(crate::ai::usage_routes::routes())
+        .merge(crate::materials::search_routes::routes())
 }
 
 /// The OpenAPI document as served.

@@ -15,6 +15,7 @@ pub mod http;
 pub mod mail;
 pub mod maintenance;
 pub mod mastery;
+pub mod materials;
 pub mod me;
 pub mod quizzes;
 pub mod ratelimit;

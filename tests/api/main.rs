@@ -15,6 +15,7 @@ mod http;
 mod instances;
 mod maintenance;
 mod mastery;
+mod material_search;
 mod quiz_generation;
 mod quizzes;
 mod study;

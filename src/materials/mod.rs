@@ -1,0 +1,4 @@
+//! Uploaded materials: their chunks' hybrid search and the endpoint over it.
+
+pub mod search;
+pub mod search_routes;
