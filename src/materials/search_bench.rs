@@ -19,7 +19,9 @@ use crate::state::AppState;
 const CHUNK_WORDS: usize = 200;
 /// Chunks per generated material.
 const CHUNKS_PER_MATERIAL: usize = 100;
-const VOCABULARY: usize = 6000;
+/// Distinct words of the generated notes: a student's notes over many subjects use tens of
+/// thousands, most of them rare (Zipf).
+const VOCABULARY: usize = 40_000;
 /// Rows per INSERT and per write transaction.
 const BATCH: usize = 500;
 const TXN_ROWS: usize = 5000;
@@ -56,12 +58,13 @@ impl Corpus {
             "gan", "hol", "jit", "kem", "lun", "mor", "nix", "pol", "qua", "ris",
         ];
         let mut words = Vec::with_capacity(VOCABULARY);
+        let mut seen = std::collections::HashSet::new();
         while words.len() < VOCABULARY {
-            let n = 2 + rng.below(3);
+            let n = 2 + rng.below(4);
             let word: String = (0..n)
                 .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
                 .collect();
-            if !words.contains(&word) {
+            if seen.insert(word.clone()) {
                 words.push(word);
             }
         }
@@ -96,11 +99,12 @@ impl Corpus {
         text
     }
 
-    /// A query of 3–5 words of middling frequency (rank 30–2000): what a student types.
+    /// A query of 3–5 words of middling frequency (rank 100–10,000, each in roughly 15 % to
+    /// 0.2 % of the chunks): the content words a student types.
     fn query(&self, rng: &mut Rng) -> String {
         let n = 3 + rng.below(3);
         (0..n)
-            .map(|_| self.words[30 + rng.below(1970)].as_str())
+            .map(|_| self.words[100 + rng.below(9900)].as_str())
             .collect::<Vec<_>>()
             .join(" ")
     }
