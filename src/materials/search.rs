@@ -167,7 +167,7 @@ pub fn combine(
 fn owner_clause(backend: DbBackend, first: usize, topic_id: Option<Uuid>) -> String {
     let p = |i: usize| match backend {
         DbBackend::Postgres => format!("${i}"),
-        _ => "?".to_string(),
+        _ => format!("?{i}"),
     };
     let mut clause = format!(
         "m.user_id = {} AND m.processing_status = '{STATUS_READY}'",
@@ -204,13 +204,24 @@ async fn full_text(
             ),
             terms.join(" | "),
         ),
+        // The owner's token is part of the MATCH (see migration 12), so the index ranks only
+        // the user's chunks; the ready (and topic) check joins the few it returns. Without a
+        // topic the index stops at twice the candidates (chunks of a material still being
+        // processed are the only ones the join may drop); with one, it ranks them all.
         _ => (
             format!(
-                "SELECT c.id, -bm25(material_chunks_fts) AS rank FROM material_chunks_fts f \
-                 JOIN material_chunks c ON c.id = f.chunk_id \
-                 JOIN materials m ON m.id = c.material_id \
-                 WHERE material_chunks_fts MATCH ? AND {} \
-                 ORDER BY rank DESC, c.id LIMIT {candidates}",
+                "SELECT t.id, t.rank FROM (SELECT f.chunk_id AS id, -f.rank AS rank \
+                 FROM material_chunks_fts f \
+                 WHERE material_chunks_fts MATCH \
+                 ('owner:u' || lower(hex(?2)) || ' AND chunk_text:(' || ?1 || ')') \
+                 ORDER BY f.rank{}) t \
+                 JOIN material_chunks c ON c.id = t.id JOIN materials m ON m.id = c.material_id \
+                 WHERE {} ORDER BY t.rank DESC, t.id LIMIT {candidates}",
+                if topic_id.is_some() {
+                    String::new()
+                } else {
+                    format!(" LIMIT {}", candidates * 2)
+                },
                 owner_clause(backend, 2, topic_id)
             ),
             terms
@@ -244,7 +255,7 @@ async fn nearest(
     let backend = conn.get_database_backend();
     let p = |i: usize| match backend {
         DbBackend::Postgres => format!("${i}"),
-        _ => "?".to_string(),
+        _ => format!("?{i}"),
     };
     let sql = format!(
         "SELECT c.id, c.embedding_vector FROM materials m \
