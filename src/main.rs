@@ -46,6 +46,21 @@ enum Command {
     /// Install the demo subjects, topics, lessons, quizzes and achievements (migrates first).
     /// Idempotent: subjects and achievements that already exist by name are skipped.
     SeedDemo,
+    /// Measure the materials search on the notes of eval/materials: nDCG@10, hit@3 and MRR of
+    /// full-text alone, vector alone and the hybrid ranking (migrates first; the evaluation's
+    /// student and notes are removed afterwards).
+    EvalMaterials,
+    /// Benchmark the materials search on an empty database: one student with generated
+    /// chunks grown to each size, searches timed one at a time (see bench/materials_search.py).
+    #[command(hide = true)]
+    BenchSearch {
+        /// Chunk counts to measure at, ascending.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        sizes: Vec<usize>,
+        /// Searches per size.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
     /// Create an admin account, or promote an existing account to admin.
     CreateAdmin {
         #[arg(long)]
@@ -154,6 +169,34 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("the retrieval evaluation does not meet its goals")
             }
+        }
+        Command::EvalMaterials => {
+            let set =
+                studium::materials::eval::QuestionSet::parse(studium::materials::eval::QUESTIONS)?;
+            let state = AppState::init(config, Clock::system()).await?;
+            let report = studium::materials::eval::run(&state, &set).await?;
+            // The report is this command's output.
+            print!("{report}");
+            Ok(())
+        }
+        Command::BenchSearch { sizes, queries } => {
+            let state = AppState::init(config, Clock::system()).await?;
+            let backend = format!("{:?}", state.db.backend()).to_lowercase();
+            let rows = studium::materials::search_bench::run(&state, &sizes, queries).await?;
+            // The table is this command's output.
+            println!("| what | backend | chunks | p50 ms | p99 ms | mean ms |");
+            println!("|---|---|---|---|---|---|");
+            for r in rows {
+                println!(
+                    "| {} | {backend} | {} | {:.2} | {:.2} | {:.2} |",
+                    r.what,
+                    r.chunks,
+                    r.p50.as_secs_f64() * 1e3,
+                    r.p99.as_secs_f64() * 1e3,
+                    r.mean.as_secs_f64() * 1e3
+                );
+            }
+            Ok(())
         }
         Command::CreateAdmin {
             email,

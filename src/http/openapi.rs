@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         (name = "gamification", description = "XP, levels and achievements"),
         (name = "mastery", description = "Mastery per topic"),
         (name = "quizzes", description = "Quizzes, attempts and item statistics"),
-        (name = "materials", description = "Uploaded notes: files, processing and their text"),
+        (name = "materials", description = "Uploaded notes: files, processing, their text and searching them"),
     )
 )]
 pub struct ApiDoc;

@@ -1,4 +1,5 @@
-//! `POST /topics/{id}/quizzes`: a quiz generated for one student from a topic's lessons
+//! `POST /topics/{id}/quizzes`: a quiz generated for one student from a topic's lessons, or
+//! from the student's own ready materials on the topic (`source: materials`)
 //! (SPEC §3 Quizzes; issue 8 item 6).
 //!
 //! The provider (offline cloze generator or a hosted model with structured output) proposes
@@ -36,6 +37,8 @@ pub const MAX_GENERATED_QUESTIONS: u32 = 20;
 const MAX_SOURCES: u64 = 60;
 /// `quizzes.source` of a quiz generated from lessons.
 pub const SOURCE_LESSONS: &str = "lessons";
+/// `quizzes.source` of a quiz generated from a student's own materials.
+pub const SOURCE_MATERIALS: &str = "materials";
 
 /// What a quiz is generated from.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -125,6 +128,26 @@ async fn lesson_sources(
         .collect())
 }
 
+/// The chunks of the user's ready materials on the topic, oldest material first.
+async fn material_sources(
+    conn: &impl sea_orm::ConnectionTrait,
+    user_id: Uuid,
+    topic_id: Uuid,
+) -> AppResult<Vec<Source>> {
+    let chunks =
+        crate::materials::search::topic_chunks(conn, user_id, topic_id, MAX_SOURCES).await?;
+    Ok(chunks
+        .into_iter()
+        .map(|c| Source {
+            kind: SourceKind::Material,
+            id: c.chunk_id,
+            parent_id: c.material_id,
+            heading: Some(c.title),
+            text: c.text,
+        })
+        .collect())
+}
+
 /// Generates, checks and stores a quiz on `topic_id` for `user_id`.
 pub async fn generate(
     state: &AppState,
@@ -138,16 +161,22 @@ pub async fn generate(
         .await?
         .ok_or(AppError::NotFound("topic"))?;
     let requested = req.num_questions.unwrap_or(DEFAULT_QUESTIONS);
-    let sources = match req.source.unwrap_or_default() {
+    let from = req.source.unwrap_or_default();
+    let sources = match from {
         GenerateFrom::Lessons => lesson_sources(db, topic_id).await?,
-        // Uploaded materials are read by the materials area; until a material of yours on
-        // this topic is ready there is nothing to build from.
-        GenerateFrom::Materials => Vec::new(),
+        GenerateFrom::Materials => material_sources(db, user_id, topic_id).await?,
     };
     if sources.is_empty() {
         return Err(AppError::invalid(
             "source",
-            "there is no text to build a quiz from: the topic has no lessons, or you have no ready materials on it",
+            match from {
+                GenerateFrom::Lessons => {
+                    "there is no text to build a quiz from: the topic has no lessons"
+                }
+                GenerateFrom::Materials => {
+                    "there is no text to build a quiz from: you have no ready materials on this topic"
+                }
+            },
         ));
     }
     let now = state.clock.now();
@@ -227,12 +256,21 @@ pub async fn generate(
         Some(user_id),
         Some(user_id),
         &title,
-        Some(&format!(
-            "Generated from the lessons of \u{201c}{}\u{201d}.",
-            topic.name
-        )),
+        Some(&match from {
+            GenerateFrom::Lessons => format!(
+                "Generated from the lessons of \u{201c}{}\u{201d}.",
+                topic.name
+            ),
+            GenerateFrom::Materials => format!(
+                "Generated from your materials on \u{201c}{}\u{201d}.",
+                topic.name
+            ),
+        }),
         None,
-        SOURCE_LESSONS,
+        match from {
+            GenerateFrom::Lessons => SOURCE_LESSONS,
+            GenerateFrom::Materials => SOURCE_MATERIALS,
+        },
         true,
         drafts,
         now,

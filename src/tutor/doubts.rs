@@ -34,6 +34,7 @@ use crate::gamification::xp::{self, XpSource};
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
 use crate::http::extract::{PageParams, encode_cursor};
+use crate::materials::search_routes;
 use crate::state::AppState;
 
 /// XP for a question, and the most a day's questions earn (SPEC §3 XP).
@@ -101,21 +102,57 @@ pub async fn prepare(
     let history = crate::ai::tokens::trim_history(&history, HISTORY_TOKEN_BUDGET, &model);
 
     let hits = retrieval::search(db, &message, topic_id, MAX_SOURCES).await?;
-    let sources: Vec<Source> = if retrieval::answerable(&hits) {
+    // (coverage, source): the lesson passages that pass the decline rule, then the student's
+    // own material chunks that pass it by their own coverage; the best covered are kept.
+    let mut candidates: Vec<(f64, Source)> = if retrieval::answerable(&hits) {
         let best = hits.first().map_or(0.0, |h| h.score);
         hits.into_iter()
             .filter(|h| h.score >= SOURCE_SCORE_SHARE * best)
-            .map(|h| Source {
-                kind: SourceKind::Lesson,
-                id: h.passage_id,
-                parent_id: h.lesson_id,
-                heading: h.heading,
-                text: h.text,
+            .map(|h| {
+                let source = Source {
+                    kind: SourceKind::Lesson,
+                    id: h.passage_id,
+                    parent_id: h.lesson_id,
+                    heading: h.heading,
+                    text: h.text,
+                };
+                (h.coverage, source)
             })
             .collect()
     } else {
         Vec::new()
     };
+    let material_hits =
+        search_routes::search_for_tutor(state, user_id, &message, MAX_SOURCES as usize).await?;
+    let best_material = material_hits.first().map_or(0.0, |h| h.score);
+    for hit in material_hits {
+        let covered = retrieval::plain_coverage(&message, &hit.text);
+        if covered >= retrieval::MIN_COVERAGE && hit.score >= SOURCE_SCORE_SHARE * best_material {
+            candidates.push((
+                covered,
+                Source {
+                    kind: SourceKind::Material,
+                    id: hit.chunk_id,
+                    parent_id: hit.material_id,
+                    heading: Some(hit.title),
+                    text: hit.text,
+                },
+            ));
+        }
+    }
+    // Lessons keep their own order; with material chunks among them, the best covered come
+    // first (a stable sort: among equals, lessons keep their rank and come first).
+    if candidates
+        .iter()
+        .any(|(_, s)| s.kind == SourceKind::Material)
+    {
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    }
+    let sources: Vec<Source> = candidates
+        .into_iter()
+        .take(MAX_SOURCES as usize)
+        .map(|(_, s)| s)
+        .collect();
     let topic_title = match topic_id {
         Some(id) => topics::Entity::find_by_id(id)
             .one(db)

@@ -896,6 +896,16 @@ pub async fn search(
     Ok(hits)
 }
 
+/// The share (0..=1) of `question`'s content terms that `text` holds, every term weighing
+/// alike and a capitalised name counting only as a phrase: the decline rule's measure for text
+/// outside the lesson index (a student's own material chunks), where no document frequencies
+/// over the lessons apply.
+pub fn plain_coverage(question: &str, text: &str) -> f64 {
+    let terms = query_terms(question);
+    let weights = vec![1.0; terms.len()];
+    coverage(&terms, &weights, &names(question), &HashSet::new(), text)
+}
+
 /// The decline rule: the tutor answers from the hits only when the best one holds a good share
 /// of the question's content terms; otherwise the lessons do not cover the question.
 pub fn answerable(hits: &[Hit]) -> bool {

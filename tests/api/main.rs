@@ -17,6 +17,7 @@ mod jobs;
 mod maintenance;
 mod mastery;
 mod materials;
+mod material_search;
 mod quiz_generation;
 mod quizzes;
 mod study;
