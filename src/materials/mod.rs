@@ -14,5 +14,6 @@ pub mod search_bench;
 pub mod search_routes;
 pub mod service;
 pub mod storage;
+pub mod vectors;
 
 pub use storage::Storage;

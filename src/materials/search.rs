@@ -1,17 +1,13 @@
 //! Hybrid search over one user's material chunks (SPEC §3 "Materials"): full-text candidates
 //! (SQLite FTS5 `bm25()` / PostgreSQL `ts_rank_cd` over the index of migration 12) fused with
 //! the exact cosine similarity of the query's embedding to every one of the user's chunk
-//! vectors, by reciprocal-rank fusion.
-//!
-//! Why RRF (k = 60, Cormack et al. 2009): the two scores live on unrelated scales (BM25 is
-//! unbounded and depends on the corpus, cosine is in -1..1 and depends on the embedding model),
-//! so adding them needs a per-corpus calibration we do not have; ranks need none. A chunk high
-//! on both lists wins; a chunk only one side finds (a paraphrase without the query's words, or
-//! an exact rare term the embedding blurs) still gets in.
+//! vectors ([`super::vectors`], from an in-process copy checked against the database), by a
+//! convex combination of the two sides' normalised scores ([`combine`]); reciprocal-rank
+//! fusion ([`fuse`]) is kept for the evaluation, which measures the combination above it.
 //!
 //! Only the user's own materials in `ready` state are read, so another user's chunks cannot
-//! appear. The vector side reads only ids and vectors (no text) and scores them off the async
-//! runtime; text is loaded for the final hits alone, to make their snippets.
+//! appear. The vector side scores off the async runtime; text is loaded for the final hits
+//! alone, to make their snippets.
 
 use std::collections::HashMap;
 
@@ -253,79 +249,20 @@ async fn nearest(
     topic_id: Option<Uuid>,
 ) -> Result<Vec<(Uuid, f64)>, DbErr> {
     let backend = conn.get_database_backend();
-    let p = |i: usize| match backend {
-        DbBackend::Postgres => format!("${i}"),
-        _ => format!("?{i}"),
-    };
-    let sql = format!(
-        "SELECT c.id, c.embedding_vector FROM materials m \
-         JOIN material_chunks c ON c.material_id = m.id \
-         WHERE {} AND c.embedding_dim = {} AND c.embedding_model = {} \
-         AND c.embedding_vector IS NOT NULL",
-        owner_clause(backend, 1, topic_id),
-        p(if topic_id.is_some() { 3 } else { 2 }),
-        p(if topic_id.is_some() { 4 } else { 3 }),
-    );
-    let mut values: Vec<Value> = vec![user_id.into()];
-    if let Some(topic) = topic_id {
-        values.push(topic.into());
-    }
-    values.push(
-        i32::try_from(query.embedding.len())
-            .unwrap_or(i32::MAX)
-            .into(),
-    );
-    values.push(query.embedding_model.into());
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    let mut vectors: Vec<(Uuid, Vec<u8>)> = Vec::with_capacity(rows.len());
-    for row in &rows {
-        vectors.push((row.try_get("", "id")?, row.try_get("", "embedding_vector")?));
-    }
-    drop(rows);
+    let owner = owner_clause(backend, 1, topic_id);
+    let materials = super::vectors::load(
+        conn,
+        user_id,
+        topic_id,
+        &owner,
+        query.embedding_model,
+        query.embedding.len(),
+    )
+    .await?;
     let q = query.embedding.to_vec();
-    tokio::task::spawn_blocking(move || rank_by_cosine(&q, &vectors, candidates))
+    tokio::task::spawn_blocking(move || super::vectors::nearest(&q, &materials, candidates))
         .await
         .map_err(|e| DbErr::Custom(format!("vector scoring failed: {e}")))
-}
-
-/// The ids of the `k` vectors (little-endian f32 bytes) most similar to `q` with their
-/// cosine similarity, best first; vectors pointing away from `q` are left out.
-pub fn rank_by_cosine(q: &[f32], vectors: &[(Uuid, Vec<u8>)], k: usize) -> Vec<(Uuid, f64)> {
-    let q_norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if q_norm == 0.0 {
-        return Vec::new();
-    }
-    let mut scored: Vec<(f32, Uuid)> = vectors
-        .iter()
-        .filter(|(_, bytes)| bytes.len() == q.len() * 4)
-        .map(|(id, bytes)| {
-            let (mut dot, mut norm) = (0f32, 0f32);
-            for (x, chunk) in q.iter().zip(bytes.chunks_exact(4)) {
-                let v = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-                dot += x * v;
-                norm += v * v;
-            }
-            let cos = if norm > 0.0 {
-                dot / (q_norm * norm.sqrt())
-            } else {
-                0.0
-            };
-            (cos, *id)
-        })
-        .filter(|(cos, _)| *cos > 0.0)
-        .collect();
-    let by_score = |a: &(f32, Uuid), b: &(f32, Uuid)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    if scored.len() > k {
-        scored.select_nth_unstable_by(k, by_score);
-        scored.truncate(k);
-    }
-    scored.sort_by(by_score);
-    scored
-        .into_iter()
-        .map(|(cos, id)| (id, f64::from(cos)))
-        .collect()
 }
 
 /// The fused ids as hits, in order, with their material, text and snippet.
@@ -640,21 +577,6 @@ mod tests {
         assert_eq!(fused[1].0, a);
         assert_eq!(fused.len(), 3);
         assert!((fused[0].1 - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-12);
-    }
-
-    #[test]
-    fn cosine_ranking_is_exact_and_skips_other_dimensions() {
-        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let vectors = vec![
-            (a, vector_bytes(&[1.0, 0.0])),
-            (b, vector_bytes(&[0.6, 0.8])),
-            (c, vector_bytes(&[1.0, 0.0, 0.0])),
-        ];
-        let ids = |v: Vec<(Uuid, f64)>| v.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
-        assert_eq!(ids(rank_by_cosine(&[0.0, 1.0], &vectors, 5)), vec![b]);
-        assert_eq!(ids(rank_by_cosine(&[1.0, 0.1], &vectors, 1)), vec![a]);
-        let top = rank_by_cosine(&[0.0, 1.0], &vectors, 5);
-        assert!((top[0].1 - 0.8).abs() < 1e-6);
     }
 
     #[test]

@@ -1040,3 +1040,76 @@ crate::backend_test!(
     a_material_whose_job_gives_up_is_failed_with_the_last_error_on,
     a_material_whose_job_gives_up_is_failed_with_the_last_error
 );
+
+/// The chunk ids the vector side of search finds for `text` among `user`'s materials.
+async fn vector_hits(app: &TestApp, user: &TestUser, text: &str) -> Vec<Uuid> {
+    use studium::materials::search::{Mode, Query, search_with};
+    let (vectors, _) = app.state.ai.embed(&[text.to_string()]).await.unwrap();
+    let query = Query {
+        text,
+        embedding: &vectors[0],
+        embedding_model: app.state.ai.embedding_model(),
+    };
+    let user_id: Uuid = user.id.parse().unwrap();
+    search_with(app.state.db.read(), user_id, query, 10, None, Mode::Vector)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|hit| hit.chunk_id)
+        .collect()
+}
+
+db_test!(vector_search_follows_reprocessing_and_deletion, |app| {
+    let ada = app.student().await;
+    let text = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
+    let id = upload_ok(&app, &ada, "enzymes.txt", text.as_bytes()).await;
+    process(&app, &ada, &id).await;
+    let ids = |chunks: Vec<material_chunks::Model>| -> Vec<Uuid> {
+        chunks.into_iter().map(|c| c.id).collect()
+    };
+    let first = ids(chunks_of(&app, &id).await);
+    let hits = vector_hits(&app, &ada, "activation energy of enzymes").await;
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| first.contains(h)), "{hits:?}");
+
+    // Reprocessing gives the chunks new ids: search finds the new ones, never the old.
+    let res = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/materials/{id}/reprocess"),
+            Some(&ada.access),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    process(&app, &ada, &id).await;
+    let second = ids(chunks_of(&app, &id).await);
+    assert!(second.iter().all(|c| !first.contains(c)));
+    let hits = vector_hits(&app, &ada, "activation energy of enzymes").await;
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| second.contains(h)), "{hits:?}");
+
+    // Another student with the same notes finds only theirs.
+    let eve = app.student().await;
+    let other = upload_ok(&app, &eve, "enzymes.txt", text.as_bytes()).await;
+    process(&app, &eve, &other).await;
+    let hits = vector_hits(&app, &eve, "activation energy of enzymes").await;
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| !second.contains(h)), "{hits:?}");
+
+    // Deleted: nothing is found.
+    let res = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/materials/{id}"),
+            Some(&ada.access),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    assert!(
+        vector_hits(&app, &ada, "activation energy of enzymes")
+            .await
+            .is_empty()
+    );
+});
