@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod ai;
 pub mod app;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod content;

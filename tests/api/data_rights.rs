@@ -229,6 +229,7 @@ async fn rows_without_endpoints(app: &TestApp, user: Uuid, friend: Uuid, topic_i
         provider_subscription_id: Set(None),
         current_period_start: Set(Some(now)),
         current_period_end: Set(None),
+        provider_event_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -5,6 +5,7 @@
 mod accounts;
 mod ai_providers;
 mod ai_usage;
+mod billing;
 mod content;
 mod data_rights;
 mod doubts;
