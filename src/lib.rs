@@ -2,6 +2,7 @@
 //! binary serves and the tests drive.
 
 pub mod accounts;
+pub mod admin;
 pub mod ai;
 pub mod app;
 pub mod billing;

@@ -215,6 +215,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/billing/checkout"),
     ("post", "/api/v1/billing/webhook"),
     ("put", "/api/v1/admin/users/{id}/subscription"),
+    ("get", "/api/v1/admin/stats"),
 ];
 
 db_test!(

@@ -3,6 +3,7 @@
 //! the PostgreSQL half as ignored).
 
 mod accounts;
+mod admin_stats;
 mod ai_providers;
 mod ai_usage;
 mod billing;
