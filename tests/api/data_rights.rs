@@ -339,3 +339,102 @@ db_test!(
         }
     }
 );
+
+db_test!(
+    my_export_is_valid_json_with_every_table_of_mine_and_nothing_of_others,
+    |app| {
+        let admin = app.admin().await;
+        let topic = topic_with_lessons(&app, &admin, 1).await;
+        let first = app
+            .post(
+                "/admin/achievements",
+                Some(&admin.access),
+                json!({"title": "First lesson", "description": "d", "criteria_type": "lessons_completed", "criteria_value": 1}),
+            )
+            .await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+        let ada = app.student().await;
+        let bob = app.student().await;
+        for user in [&ada, &bob] {
+            use_the_app(&app, user, topic.lessons[0]).await;
+        }
+        rows_without_endpoints(&app, uid(&ada), uid(&admin), topic.id).await;
+        rows_without_endpoints(&app, uid(&bob), uid(&admin), topic.id).await;
+        let uploaded = crate::materials::upload(&app, &ada, "mine.txt", b"my own notes").await;
+        assert_eq!(uploaded.status, StatusCode::ACCEPTED, "{}", uploaded.text);
+
+        assert_eq!(
+            app.get("/me/export", None).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let res = app.get("/me/export", Some(&ada.access)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        assert!(
+            res.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let doc: serde_json::Value = serde_json::from_str(&res.text).expect("valid JSON");
+        assert_eq!(doc["user_id"], ada.id);
+        assert_eq!(doc["account"][0]["email"], ada.email);
+        assert!(doc["account"][0].get("password_hash").is_none());
+        for section in [
+            "account",
+            "profile",
+            "sign_in_sessions",
+            "study_sessions",
+            "streak",
+            "lesson_progress",
+            "topic_progress",
+            "xp_logs",
+            "achievements",
+            "doubt_sessions",
+            "doubt_messages",
+            "quizzes",
+            "quiz_attempts",
+            "materials",
+            "friends",
+            "recommendations",
+            "subscriptions",
+            "payments",
+            "ai_usage",
+        ] {
+            let rows = doc[section]
+                .as_array()
+                .unwrap_or_else(|| panic!("no {section}"));
+            assert!(!rows.is_empty(), "{section} is empty: {}", res.text);
+            for row in rows {
+                if let Some(owner) = row.get("user_id") {
+                    assert_eq!(owner, &json!(ada.id), "{section}: {row}");
+                }
+            }
+        }
+        // Exact decimals and JSON documents come out the same on both backends.
+        assert!(doc["topic_progress"][0]["mastery_score"].is_string());
+        assert!(doc["quiz_attempts"][0]["score_percentage"].is_string());
+        assert!(doc["quiz_attempts"][0]["answers"].is_array());
+
+        // Every material says where its file is, and that link serves it.
+        let materials = doc["materials"].as_array().unwrap();
+        assert!(materials.iter().all(|m| m.get("s3_url").is_none()));
+        let mine = materials
+            .iter()
+            .find(|m| m["id"] == uploaded.body["id"])
+            .expect("the uploaded material");
+        let link = mine["download_url"].as_str().unwrap();
+        let file = app
+            .client
+            .get(format!("{}{link}", app.address))
+            .bearer_auth(&ada.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(file.status(), StatusCode::OK);
+        assert_eq!(file.bytes().await.unwrap().as_ref(), b"my own notes");
+
+        // Nothing of the other student.
+        assert!(!res.text.contains(&bob.id), "{}", res.text);
+        assert!(!res.text.contains(&bob.email));
+    }
+);

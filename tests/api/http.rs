@@ -216,6 +216,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/billing/webhook"),
     ("put", "/api/v1/admin/users/{id}/subscription"),
     ("get", "/api/v1/admin/stats"),
+    ("get", "/api/v1/me/export"),
 ];
 
 db_test!(
