@@ -26,7 +26,10 @@ type Chunk = Result<Bytes, std::io::Error>;
 /// One table's rows of the user.
 struct Section {
     name: &'static str,
-    rows: Box<dyn Fn(u64) -> RowsFuture + Send + Sync>,
+    /// The rows after the given key (by the key column), a page of them.
+    rows: Box<dyn Fn(Option<Uuid>) -> RowsFuture + Send + Sync>,
+    /// The key column, as named in a row.
+    key: &'static str,
     /// Columns left out (secrets, internal storage keys).
     strip: &'static [&'static str],
 }
@@ -34,18 +37,20 @@ struct Section {
 type RowsFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Value>, sea_orm::DbErr>> + Send>>;
 
-/// A section over `entity` rows matching `condition`, ordered by `id`, a page at a time.
+/// A section over `entity` rows matching `condition`, a page at a time by keyset on `id` (or
+/// on the given unique column), so no page re-reads the ones before it.
 macro_rules! section {
     ($db:expr, $name:literal, $entity:ident, $condition:expr, $strip:expr) => {
-        section!($db, $name, $entity, $condition, $strip, Id)
+        section!($db, $name, $entity, $condition, $strip, Id, "id")
     };
-    ($db:expr, $name:literal, $entity:ident, $condition:expr, $strip:expr, $order:ident) => {{
+    ($db:expr, $name:literal, $entity:ident, $condition:expr, $strip:expr, $order:ident, $key:literal) => {{
         let db: DatabaseConnection = $db.clone();
         let condition: Condition = $condition;
         Section {
             name: $name,
             strip: $strip,
-            rows: Box::new(move |page| {
+            key: $key,
+            rows: Box::new(move |after: Option<Uuid>| {
                 let db = db.clone();
                 let condition = condition.clone();
                 Box::pin(async move {
@@ -55,10 +60,12 @@ macro_rules! section {
                         query =
                             query.column_as(Expr::cust(format!("CAST({column} AS TEXT)")), *column);
                     }
+                    if let Some(after) = after {
+                        query = query.filter($entity::Column::$order.gt(after));
+                    }
                     query
                         .filter(condition)
                         .order_by_asc($entity::Column::$order)
-                        .offset(page * PAGE)
                         .limit(PAGE)
                         .into_json()
                         .all(&db)
@@ -130,7 +137,8 @@ fn sections(db: &DatabaseConnection, user: Uuid) -> Vec<Section> {
             user_streaks,
             Condition::all().add(user_streaks::Column::UserId.eq(user)),
             &[],
-            UserId
+            UserId,
+            "user_id"
         ),
         section!(
             db,
@@ -279,10 +287,15 @@ async fn write(
     for section in sections(db, user) {
         send(format!(",{}:[", serde_json::to_string(section.name)?)).await?;
         let mut first = true;
-        let mut page = 0;
+        let mut after = None;
         loop {
-            let rows = (section.rows)(page).await?;
+            let rows = (section.rows)(after).await?;
             let n = rows.len() as u64;
+            after = rows
+                .last()
+                .and_then(|r| r.get(section.key))
+                .and_then(Value::as_str)
+                .and_then(|k| Uuid::parse_str(k).ok());
             let mut out = String::new();
             for mut row in rows {
                 if let Value::Object(map) = &mut row {
@@ -317,7 +330,9 @@ async fn write(
             if n < PAGE {
                 break;
             }
-            page += 1;
+            if after.is_none() {
+                anyhow::bail!("{}: a row without its key", section.name);
+            }
         }
         send("]".into()).await?;
     }

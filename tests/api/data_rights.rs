@@ -11,12 +11,15 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use reqwest::StatusCode;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Statement};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Statement,
+};
 use serde_json::json;
 use studium::entity::numeric::Numeric;
 use studium::entity::{
     ai_usage_counters, ai_usage_logs, doubt_messages, doubt_sessions, friends, material_chunks,
-    materials, payments, quiz_attempts, quizzes, subscriptions, user_recommendations,
+    materials, payments, quiz_attempts, quizzes, subscriptions, user_recommendations, xp_logs,
 };
 use uuid::Uuid;
 
@@ -360,6 +363,23 @@ db_test!(
         }
         rows_without_endpoints(&app, uid(&ada), uid(&admin), topic.id).await;
         rows_without_endpoints(&app, uid(&bob), uid(&admin), topic.id).await;
+        // More XP entries than one page of the export holds.
+        let now = app.clock.now();
+        let many: Vec<xp_logs::ActiveModel> = (0..450)
+            .map(|i| xp_logs::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                user_id: Set(uid(&ada)),
+                xp_amount: Set(1),
+                source_type: Set("study".into()),
+                reference_id: Set(None),
+                description: Set(Some(format!("entry {i}"))),
+                created_at: Set(now),
+            })
+            .collect();
+        xp_logs::Entity::insert_many(many)
+            .exec(app.state.db.write())
+            .await
+            .expect("xp logs");
         let uploaded = crate::materials::upload(&app, &ada, "mine.txt", b"my own notes").await;
         assert_eq!(uploaded.status, StatusCode::ACCEPTED, "{}", uploaded.text);
 
@@ -410,6 +430,17 @@ db_test!(
                 }
             }
         }
+        let xp_rows = xp_logs::Entity::find()
+            .filter(xp_logs::Column::UserId.eq(uid(&ada)))
+            .count(app.state.db.read())
+            .await
+            .unwrap();
+        let exported = doc["xp_logs"].as_array().unwrap();
+        assert_eq!(exported.len() as u64, xp_rows);
+        let ids: std::collections::BTreeSet<_> =
+            exported.iter().map(|r| r["id"].to_string()).collect();
+        assert_eq!(ids.len(), exported.len(), "a row exported twice");
+
         // Exact decimals and JSON documents come out the same on both backends.
         assert!(doc["topic_progress"][0]["mastery_score"].is_string());
         assert!(doc["quiz_attempts"][0]["score_percentage"].is_string());
