@@ -37,6 +37,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::ai::usage_routes::routes())
         .merge(crate::jobs::routes::routes())
         .merge(crate::materials::search_routes::routes())
+        .merge(crate::billing::routes::routes())
+        .merge(crate::admin::routes::routes())
 }
 
 /// The OpenAPI document as served.

@@ -46,7 +46,22 @@ pub struct Config {
     pub google_jwks_min_refresh_secs: u64,
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// The signing secret of the payment provider's webhooks (`STUDIUM_STRIPE_WEBHOOK_SECRET`
+    /// is read as well; this one wins when both are set). Webhooks answer 503
+    /// `billing-unavailable` while neither is.
     pub payments_webhook_secret: Option<String>,
+    /// The Stripe-compatible payment provider: its API base URL (e.g. `https://api.stripe.com`),
+    /// secret key, and the price id of the pro plan. Checkout answers 503 `billing-unavailable`
+    /// until all three are set.
+    pub stripe_api_base: Option<String>,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+    pub stripe_price_pro: Option<String>,
+    /// The pro plan's price as shown in `GET /billing/plans`, in the currency's smallest unit
+    /// per month (the provider's price is what is charged).
+    pub plan_pro_price_cents: u64,
+    /// ISO 4217 code of the plan prices, lower case.
+    pub plan_currency: String,
     /// Comma-separated origins allowed by CORS; empty means no cross-origin access, `*` any.
     pub cors_origins: String,
     pub body_limit_bytes: usize,
@@ -145,6 +160,12 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "Studium <no-reply@studium.local>".into(),
             payments_webhook_secret: None,
+            stripe_api_base: None,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_price_pro: None,
+            plan_pro_price_cents: 900,
+            plan_currency: "usd".into(),
             cors_origins: String::new(),
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
@@ -246,6 +267,14 @@ fn default_ai_prices() -> BTreeMap<String, AiPrice> {
 pub struct ConfigError(pub Vec<String>);
 
 impl Config {
+    /// The webhook signing secret, under either of its names.
+    pub fn webhook_secret(&self) -> Option<&str> {
+        self.payments_webhook_secret
+            .as_deref()
+            .or(self.stripe_webhook_secret.as_deref())
+            .filter(|s| !s.is_empty())
+    }
+
     /// Defaults, then the TOML file (when given), then `STUDIUM_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -335,6 +364,7 @@ impl Config {
             ("STUDIUM_PUBLIC_URL", Some(&self.public_url)),
             ("STUDIUM_GOOGLE_JWKS_URL", Some(&self.google_jwks_url)),
             ("STUDIUM_AI_BASE_URL", self.ai_base_url.as_ref()),
+            ("STUDIUM_STRIPE_API_BASE", self.stripe_api_base.as_ref()),
         ] {
             if let Some(v) = value
                 && reqwest::Url::parse(v).is_err()

@@ -2,8 +2,10 @@
 //! binary serves and the tests drive.
 
 pub mod accounts;
+pub mod admin;
 pub mod ai;
 pub mod app;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod content;

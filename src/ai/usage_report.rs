@@ -216,6 +216,37 @@ pub async fn report(state: &AppState, query: AdminUsageQuery) -> AppResult<AiUsa
     })
 }
 
+/// AI requests (completed or under way) and their exact cost, over every user, in
+/// `[from, to)`: for the operator's statistics.
+pub async fn requests_and_cost(
+    conn: &impl ConnectionTrait,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(i64, Decimal), sea_orm::DbErr> {
+    let backend = conn.get_database_backend();
+    let p = |n: usize| placeholder(backend, n);
+    let sql = format!(
+        "SELECT COALESCE(SUM(CASE WHEN request_status IN ('{STATUS_SUCCESS}', '{STATUS_RESERVED}') \
+         THEN 1 ELSE 0 END), 0) AS requests, {} AS cost \
+         FROM ai_usage_logs WHERE created_at >= {} AND created_at < {}",
+        cost_sum_sql(backend),
+        p(1),
+        p(2)
+    );
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            vec![from.into(), to.into()],
+        ))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::Custom("an aggregate returned no row".into()))?;
+    Ok((
+        row.try_get("", "requests")?,
+        read_cost(backend, &row, "cost")?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,8 @@ pub struct Model {
     pub provider_subscription_id: Option<String>,
     pub current_period_start: Option<DateTimeUtc>,
     pub current_period_end: Option<DateTimeUtc>,
+    /// Creation time of the provider event that last set this row (older ones are ignored).
+    pub provider_event_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -80,6 +80,13 @@ pub enum AppError {
     },
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
+    /// Payments are not set up on this server (no payment provider configured), or the
+    /// provider did not answer.
+    #[error("billing unavailable: {0}")]
+    BillingUnavailable(&'static str),
+    /// A webhook whose signature is missing, wrong or too old.
+    #[error("invalid webhook signature: {0}")]
+    InvalidSignature(&'static str),
     /// A feature this server is not set up for (e.g. Google sign-in without a client id): a
     /// client's answer, not an outage.
     #[error("not available on this server: {0}")]
@@ -119,7 +126,10 @@ impl AppError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Ai(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Ai(_) | Self::BillingUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::InvalidSignature(_) => StatusCode::BAD_REQUEST,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -143,6 +153,8 @@ impl AppError {
             Self::QuotaExceeded { .. } => "quota-exceeded",
             Self::Unavailable(_) => "service-unavailable",
             Self::NotAvailable(_) => "not-available",
+            Self::BillingUnavailable(_) => "billing-unavailable",
+            Self::InvalidSignature(_) => "invalid-signature",
             Self::Ai(_) => "ai-unavailable",
             Self::Internal(_) => "internal-error",
         }
@@ -166,6 +178,8 @@ impl AppError {
             Self::QuotaExceeded { .. } => "AI quota exceeded",
             Self::Unavailable(_) => "Service temporarily unavailable",
             Self::NotAvailable(_) => "Not available on this server",
+            Self::BillingUnavailable(_) => "Payments are unavailable",
+            Self::InvalidSignature(_) => "The webhook signature is invalid",
             Self::Ai(_) => "The AI tutor is unavailable",
             Self::Internal(_) => "Internal server error",
         }
@@ -177,7 +191,9 @@ impl AppError {
             Self::Unauthorized(d)
             | Self::Forbidden(d)
             | Self::Unavailable(d)
-            | Self::NotAvailable(d) => Some((*d).to_string()),
+            | Self::NotAvailable(d)
+            | Self::BillingUnavailable(d)
+            | Self::InvalidSignature(d) => Some((*d).to_string()),
             Self::NotFound(what) => Some(format!("{what} not found")),
             Self::Conflict { detail, .. } | Self::QuotaExceeded { detail, .. } => {
                 Some(detail.clone())

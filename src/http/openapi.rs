@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "mastery", description = "Mastery per topic"),
         (name = "quizzes", description = "Quizzes, attempts and item statistics"),
         (name = "materials", description = "Uploaded notes: files, processing, their text and searching them"),
+        (name = "billing", description = "Plans, checkout and the payment provider's webhooks"),
     )
 )]
 pub struct ApiDoc;

@@ -18,6 +18,40 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me, delete_me))
         .routes(routes!(update_profile))
+        .routes(routes!(export))
+}
+
+/// All your personal data as one JSON document (streamed): account, profile, sign-in
+/// sessions, study, progress, XP, achievements, doubts and messages, quizzes and attempts,
+/// materials (each with a `download_url` for its file), friends, recommendations, subscription,
+/// payments and AI use — one array per table.
+#[utoipa::path(get, path = "/me/export", tag = "me", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The export, `attachment`", content_type = "application/json", body = Object),
+        (status = 401, body = Problem),
+    ))]
+async fn export(State(state): State<AppState>, user: CurrentUser) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let rx = super::export::start(
+        state.db.read().clone(),
+        user.id,
+        state.clock.now(),
+        crate::app::API_PREFIX,
+    );
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"studium-export.json\"",
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 /// The signed-in user, profile, XP, level and current streak.

@@ -293,6 +293,7 @@ db_test!(
             provider_subscription_id: Set(None),
             current_period_start: Set(Some(now - Duration::days(1))),
             current_period_end: Set(Some(now + Duration::days(29))),
+            provider_event_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

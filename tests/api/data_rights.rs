@@ -11,12 +11,15 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use reqwest::StatusCode;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, Statement};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Statement,
+};
 use serde_json::json;
 use studium::entity::numeric::Numeric;
 use studium::entity::{
     ai_usage_counters, ai_usage_logs, doubt_messages, doubt_sessions, friends, material_chunks,
-    materials, payments, quiz_attempts, quizzes, subscriptions, user_recommendations,
+    materials, payments, quiz_attempts, quizzes, subscriptions, user_recommendations, xp_logs,
 };
 use uuid::Uuid;
 
@@ -229,6 +232,7 @@ async fn rows_without_endpoints(app: &TestApp, user: Uuid, friend: Uuid, topic_i
         provider_subscription_id: Set(None),
         current_period_start: Set(Some(now)),
         current_period_end: Set(None),
+        provider_event_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -336,5 +340,132 @@ db_test!(
             };
             assert_eq!(others_after[column], expected, "{column}: {others_after:?}");
         }
+    }
+);
+
+db_test!(
+    my_export_is_valid_json_with_every_table_of_mine_and_nothing_of_others,
+    |app| {
+        let admin = app.admin().await;
+        let topic = topic_with_lessons(&app, &admin, 1).await;
+        let first = app
+            .post(
+                "/admin/achievements",
+                Some(&admin.access),
+                json!({"title": "First lesson", "description": "d", "criteria_type": "lessons_completed", "criteria_value": 1}),
+            )
+            .await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+        let ada = app.student().await;
+        let bob = app.student().await;
+        for user in [&ada, &bob] {
+            use_the_app(&app, user, topic.lessons[0]).await;
+        }
+        rows_without_endpoints(&app, uid(&ada), uid(&admin), topic.id).await;
+        rows_without_endpoints(&app, uid(&bob), uid(&admin), topic.id).await;
+        // More XP entries than one page of the export holds.
+        let now = app.clock.now();
+        let many: Vec<xp_logs::ActiveModel> = (0..450)
+            .map(|i| xp_logs::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                user_id: Set(uid(&ada)),
+                xp_amount: Set(1),
+                source_type: Set("study".into()),
+                reference_id: Set(None),
+                description: Set(Some(format!("entry {i}"))),
+                created_at: Set(now),
+            })
+            .collect();
+        xp_logs::Entity::insert_many(many)
+            .exec(app.state.db.write())
+            .await
+            .expect("xp logs");
+        let uploaded = crate::materials::upload(&app, &ada, "mine.txt", b"my own notes").await;
+        assert_eq!(uploaded.status, StatusCode::ACCEPTED, "{}", uploaded.text);
+
+        assert_eq!(
+            app.get("/me/export", None).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let res = app.get("/me/export", Some(&ada.access)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        assert!(
+            res.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let doc: serde_json::Value = serde_json::from_str(&res.text).expect("valid JSON");
+        assert_eq!(doc["user_id"], ada.id);
+        assert_eq!(doc["account"][0]["email"], ada.email);
+        assert!(doc["account"][0].get("password_hash").is_none());
+        for section in [
+            "account",
+            "profile",
+            "sign_in_sessions",
+            "study_sessions",
+            "streak",
+            "lesson_progress",
+            "topic_progress",
+            "xp_logs",
+            "achievements",
+            "doubt_sessions",
+            "doubt_messages",
+            "quizzes",
+            "quiz_attempts",
+            "materials",
+            "friends",
+            "recommendations",
+            "subscriptions",
+            "payments",
+            "ai_usage",
+        ] {
+            let rows = doc[section]
+                .as_array()
+                .unwrap_or_else(|| panic!("no {section}"));
+            assert!(!rows.is_empty(), "{section} is empty: {}", res.text);
+            for row in rows {
+                if let Some(owner) = row.get("user_id") {
+                    assert_eq!(owner, &json!(ada.id), "{section}: {row}");
+                }
+            }
+        }
+        let xp_rows = xp_logs::Entity::find()
+            .filter(xp_logs::Column::UserId.eq(uid(&ada)))
+            .count(app.state.db.read())
+            .await
+            .unwrap();
+        let exported = doc["xp_logs"].as_array().unwrap();
+        assert_eq!(exported.len() as u64, xp_rows);
+        let ids: std::collections::BTreeSet<_> =
+            exported.iter().map(|r| r["id"].to_string()).collect();
+        assert_eq!(ids.len(), exported.len(), "a row exported twice");
+
+        // Exact decimals and JSON documents come out the same on both backends.
+        assert!(doc["topic_progress"][0]["mastery_score"].is_string());
+        assert!(doc["quiz_attempts"][0]["score_percentage"].is_string());
+        assert!(doc["quiz_attempts"][0]["answers"].is_array());
+
+        // Every material says where its file is, and that link serves it.
+        let materials = doc["materials"].as_array().unwrap();
+        assert!(materials.iter().all(|m| m.get("s3_url").is_none()));
+        let mine = materials
+            .iter()
+            .find(|m| m["id"] == uploaded.body["id"])
+            .expect("the uploaded material");
+        let link = mine["download_url"].as_str().unwrap();
+        let file = app
+            .client
+            .get(format!("{}{link}", app.address))
+            .bearer_auth(&ada.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(file.status(), StatusCode::OK);
+        assert_eq!(file.bytes().await.unwrap().as_ref(), b"my own notes");
+
+        // Nothing of the other student.
+        assert!(!res.text.contains(&bob.id), "{}", res.text);
+        assert!(!res.text.contains(&bob.email));
     }
 );

@@ -209,6 +209,14 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/materials/{id}/content"),
     ("delete", "/api/v1/materials/{id}"),
     ("post", "/api/v1/materials/{id}/reprocess"),
+    ("get", "/api/v1/billing/plans"),
+    ("get", "/api/v1/me/subscription"),
+    ("get", "/api/v1/me/payments"),
+    ("post", "/api/v1/billing/checkout"),
+    ("post", "/api/v1/billing/webhook"),
+    ("put", "/api/v1/admin/users/{id}/subscription"),
+    ("get", "/api/v1/admin/stats"),
+    ("get", "/api/v1/me/export"),
 ];
 
 db_test!(

@@ -3,8 +3,10 @@
 //! the PostgreSQL half as ignored).
 
 mod accounts;
+mod admin_stats;
 mod ai_providers;
 mod ai_usage;
+mod billing;
 mod content;
 mod data_rights;
 mod doubts;

@@ -56,7 +56,7 @@ async fn send_form(app: &TestApp, token: &str, body: Vec<u8>) -> Resp {
     read(res).await
 }
 
-async fn upload(app: &TestApp, user: &TestUser, file_name: &str, bytes: &[u8]) -> Resp {
+pub(crate) async fn upload(app: &TestApp, user: &TestUser, file_name: &str, bytes: &[u8]) -> Resp {
     send_form(app, &user.access, form(Some((file_name, bytes)), &[])).await
 }
 
@@ -977,6 +977,7 @@ db_test!(
             provider_subscription_id: Set(None),
             current_period_start: Set(Some(now - chrono::Duration::days(1))),
             current_period_end: Set(Some(now + chrono::Duration::days(29))),
+            provider_event_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }
