@@ -36,6 +36,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::materials::routes::routes())
         .merge(crate::ai::usage_routes::routes())
         .merge(crate::jobs::routes::routes())
+        .merge(crate::social::routes::routes())
 }
 
 /// The OpenAPI document as served.

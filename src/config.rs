@@ -78,6 +78,10 @@ pub struct Config {
     pub rate_limit_verify_email_per_ip: i64,
     /// Password-reset confirmations per IP (guessing tokens).
     pub rate_limit_password_reset_confirm_per_ip: i64,
+    /// `GET /users/search` calls per user per window (no address-book scraping).
+    pub rate_limit_user_search_per_user: i64,
+    /// `POST /friends/requests` per user per window.
+    pub rate_limit_friend_requests_per_user: i64,
     /// Trust the first address of `X-Forwarded-For` as the client (only behind a proxy you run).
     pub trust_forwarded_for: bool,
     /// Seconds between two runs of the periodic maintenance (`maintenance::run_once`).
@@ -169,6 +173,8 @@ impl Default for Config {
             rate_limit_google_per_account: 10,
             rate_limit_verify_email_per_ip: 30,
             rate_limit_password_reset_confirm_per_ip: 30,
+            rate_limit_user_search_per_user: 30,
+            rate_limit_friend_requests_per_user: 30,
             trust_forwarded_for: false,
             maintenance_interval_secs: 300,
             plan_free_doubt_per_day: 20,
@@ -477,6 +483,14 @@ impl Config {
             (
                 "STUDIUM_RATE_LIMIT_PASSWORD_RESET_CONFIRM_PER_IP",
                 self.rate_limit_password_reset_confirm_per_ip,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_USER_SEARCH_PER_USER",
+                self.rate_limit_user_search_per_user,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_FRIEND_REQUESTS_PER_USER",
+                self.rate_limit_friend_requests_per_user,
             ),
             (
                 "STUDIUM_MAINTENANCE_INTERVAL_SECS",

@@ -21,6 +21,7 @@ pub mod me;
 pub mod quizzes;
 pub mod ratelimit;
 pub mod server;
+pub mod social;
 pub mod state;
 pub mod study;
 pub mod telemetry;

@@ -1,0 +1,5 @@
+//! Friends and leaderboards (SPEC §3 Friends, Leaderboards): `friends`, `leaderboard_cache`.
+
+pub mod model;
+pub mod routes;
+pub mod service;
