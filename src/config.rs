@@ -86,6 +86,8 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Seconds between two runs of the periodic maintenance (`maintenance::run_once`).
     pub maintenance_interval_secs: u64,
+    /// How often the global leaderboards are recomputed into `leaderboard_cache`.
+    pub leaderboard_refresh_secs: u64,
     /// AI allowances of the free plan (SPEC §3 "AI usage control"): tutor replies, generated
     /// quizzes and material embedding calls per UTC day, and the AI cost per calendar month in
     /// US dollars (an exact decimal: a string such as "1.00", or a number).
@@ -177,6 +179,7 @@ impl Default for Config {
             rate_limit_friend_requests_per_user: 30,
             trust_forwarded_for: false,
             maintenance_interval_secs: 300,
+            leaderboard_refresh_secs: 120,
             plan_free_doubt_per_day: 20,
             plan_free_quiz_per_day: 5,
             plan_free_material_per_day: 200,
@@ -495,6 +498,10 @@ impl Config {
             (
                 "STUDIUM_MAINTENANCE_INTERVAL_SECS",
                 i64::try_from(self.maintenance_interval_secs).unwrap_or(i64::MAX),
+            ),
+            (
+                "STUDIUM_LEADERBOARD_REFRESH_SECS",
+                i64::try_from(self.leaderboard_refresh_secs).unwrap_or(i64::MAX),
             ),
             (
                 "STUDIUM_JOB_POLL_MS",

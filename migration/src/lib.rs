@@ -15,6 +15,7 @@ mod m20261126_000008_checks;
 mod m20261126_000009_lesson_passages;
 mod m20261126_000010_ai_usage_control;
 mod m20261126_000011_job_queue;
+mod m20261126_000013_social;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_lesson_passages::Migration),
             Box::new(m20261126_000010_ai_usage_control::Migration),
             Box::new(m20261126_000011_job_queue::Migration),
+            Box::new(m20261126_000013_social::Migration),
         ]
     }
 }

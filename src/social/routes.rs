@@ -1,4 +1,4 @@
-//! HTTP handlers of the social area: user search and friends.
+//! HTTP handlers of the social area: user search, friends and leaderboards.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::leaderboard::{self, LeaderboardView, Period, Scope};
 use super::model::*;
 use super::service::{self, SendOutcome};
 use crate::accounts::CurrentUser;
@@ -23,6 +24,40 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_request))
         .routes(routes!(list_friends))
         .routes(routes!(unfriend))
+        .routes(routes!(leaderboard))
+}
+
+/// `?scope=` of a leaderboard.
+#[derive(Debug, serde::Deserialize, garde::Validate, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LeaderboardQuery {
+    /// `global` (default) or `friends` (my friends and me).
+    #[garde(skip)]
+    #[param(inline)]
+    pub scope: Option<Scope>,
+}
+
+/// The weekly (since Monday 00:00 UTC) or monthly (since the 1st) leaderboard: the global top
+/// 100 as last refreshed, or my friends and me computed now; `me` is my own line either way.
+#[utoipa::path(get, path = "/leaderboards/{period}", tag = "social",
+    params(("period" = Period, Path, description = "`weekly` or `monthly`"), LeaderboardQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = LeaderboardView),
+        (status = 400, description = "An unknown period", body = Problem),
+        (status = 401, body = Problem),
+        (status = 422, description = "An unknown scope", body = Problem),
+    ))]
+async fn leaderboard(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    AppPath(period): AppPath<Period>,
+    AppQuery(query): AppQuery<LeaderboardQuery>,
+) -> AppResult<Json<LeaderboardView>> {
+    Ok(Json(
+        leaderboard::leaderboard(&state, &user, period, query.scope.unwrap_or_default()).await?,
+    ))
 }
 
 /// Find other users by the start of their name or their exact email: only ids and names.

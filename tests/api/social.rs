@@ -386,3 +386,333 @@ db_test!(
         }
     }
 );
+
+// ---------------------------------------------------------------------------------------------
+// Leaderboards
+
+use chrono::{DateTime, TimeZone, Utc};
+use sea_orm::ActiveModelTrait;
+use sea_orm::ActiveValue::Set;
+use studium::entity::{leaderboard_cache, user_profiles, users};
+use studium::gamification::xp::{self, XpSource};
+use studium::jobs::Enqueued;
+use studium::social::leaderboard::{self, Period};
+
+fn at(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, min, s)
+        .single()
+        .expect("time")
+}
+
+/// Awards `amount` XP to `user` at the app's clock, as every event does.
+async fn award_xp(app: &TestApp, user: Uuid, amount: i32) {
+    let got = xp::award(
+        app.state.db.write(),
+        user,
+        XpSource::Doubt,
+        Uuid::now_v7(),
+        amount,
+        "test award",
+        app.clock.now(),
+    )
+    .await
+    .expect("award");
+    assert_eq!(got, amount);
+}
+
+/// A user written straight to the tables (registering a hundred through the API would hash a
+/// hundred passwords); they only need to exist to hold XP.
+async fn bare_user(app: &TestApp, name: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    let now = app.clock.now();
+    users::ActiveModel {
+        id: Set(id),
+        email: Set(app.unique_email("bare")),
+        password_hash: Set(None),
+        role: Set("student".into()),
+        is_active: Set(true),
+        auth_provider: Set("email".into()),
+        is_verified: Set(true),
+        google_id: Set(None),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(app.state.db.write())
+    .await
+    .expect("user");
+    user_profiles::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(id),
+        full_name: Set(name.into()),
+        avatar_url: Set(None),
+        bio: Set(None),
+        grade_level: Set(None),
+        school: Set(None),
+        learning_goals: Set(None),
+        preferred_subjects: Set(None),
+        daily_goal_minutes: Set(30),
+        timezone: Set("UTC".into()),
+        primary_goal: Set(None),
+        study_preference: Set(None),
+        onboarding_completed: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(app.state.db.write())
+    .await
+    .expect("profile");
+    id
+}
+
+async fn board(app: &TestApp, user: &TestUser, path: &str) -> Resp {
+    let res = app.get(path, Some(&user.access)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    res
+}
+
+fn lines(res: &Resp) -> Vec<(i64, String, i64)> {
+    res.body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["rank"].as_i64().expect("rank"),
+                e["user_id"].as_str().expect("user_id").to_string(),
+                e["xp"].as_i64().expect("xp"),
+            )
+        })
+        .collect()
+}
+
+db_test!(
+    weekly_and_monthly_periods_turn_over_at_midnight_utc,
+    // The clock moves over two days; the tokens issued at the start stay valid.
+    config = |c| {
+        c.access_token_ttl_secs = 7 * 24 * 3600;
+    },
+    |app| {
+        // Sunday 29 November 2026, last second: A's XP is last week's, and November's.
+        app.set_time(at(2026, 11, 29, 23, 59, 59));
+        let a = app.student().await;
+        let b = app.student().await;
+        award_xp(&app, uid(&a), 50).await;
+        app.set_time(at(2026, 11, 30, 0, 0, 0));
+        award_xp(&app, uid(&b), 20).await;
+
+        let week = board(&app, &a, "/leaderboards/weekly").await;
+        assert_eq!(week.body["period_start"], "2026-11-30");
+        assert_eq!(lines(&week), vec![(1, b.id.clone(), 20)]);
+        assert_eq!(week.body["me"]["xp"], 0);
+        assert_eq!(week.body["me"]["rank"], 2);
+        let month = board(&app, &a, "/leaderboards/monthly").await;
+        assert_eq!(month.body["period_start"], "2026-11-01");
+        assert_eq!(
+            lines(&month),
+            vec![(1, a.id.clone(), 50), (2, b.id.clone(), 20)]
+        );
+
+        app.set_time(at(2026, 11, 29, 23, 59, 59));
+        let last_week = board(&app, &b, "/leaderboards/weekly").await;
+        assert_eq!(last_week.body["period_start"], "2026-11-23");
+        assert_eq!(lines(&last_week), vec![(1, a.id.clone(), 50)]);
+
+        // The last second of November against the first of December.
+        app.set_time(at(2026, 11, 30, 23, 59, 59));
+        award_xp(&app, uid(&a), 5).await;
+        app.set_time(at(2026, 12, 1, 0, 0, 0));
+        award_xp(&app, uid(&b), 7).await;
+        let december = board(&app, &a, "/leaderboards/monthly").await;
+        assert_eq!(december.body["period_start"], "2026-12-01");
+        assert_eq!(lines(&december), vec![(1, b.id.clone(), 7)]);
+        // Tuesday 1 December is still the week of Monday 30 November.
+        let week = board(&app, &a, "/leaderboards/weekly?scope=friends").await;
+        assert_eq!(week.body["period_start"], "2026-11-30");
+        assert_eq!(week.body["me"]["xp"], 5);
+        app.set_time(at(2026, 11, 30, 23, 59, 59));
+        leaderboard::refresh_all(&app.state).await.expect("refresh");
+        let november = board(&app, &a, "/leaderboards/monthly").await;
+        assert_eq!(
+            lines(&november),
+            vec![(1, a.id.clone(), 55), (2, b.id.clone(), 20)]
+        );
+        assert_eq!(november.body["me"]["rank"], 1);
+
+        let bad = app.get("/leaderboards/yearly", Some(&a.access)).await;
+        assert!(
+            bad.status.is_client_error() && bad.is_problem(),
+            "{}",
+            bad.text
+        );
+        let bad = app
+            .get("/leaderboards/weekly?scope=everyone", Some(&a.access))
+            .await;
+        assert!(
+            bad.status.is_client_error() && bad.is_problem(),
+            "{}",
+            bad.text
+        );
+        let anon = app.get("/leaderboards/weekly", None).await;
+        assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    }
+);
+
+db_test!(
+    ties_share_a_rank_and_my_rank_shows_outside_the_top_100,
+    |app| {
+        app.set_time(at(2026, 11, 25, 12, 0, 0));
+        let me = app.student().await;
+        let mut others = Vec::new();
+        for i in 0..101 {
+            let id = bare_user(&app, &format!("Racer {i:03}")).await;
+            // Two at the top tie; everyone else has 100 + i XP.
+            let amount = if i < 2 { 1000 } else { 100 + i };
+            award_xp(&app, id, amount).await;
+            others.push(id);
+        }
+        award_xp(&app, uid(&me), 50).await;
+        let res = board(&app, &me, "/leaderboards/weekly").await;
+        let entries = lines(&res);
+        assert_eq!(entries.len(), 100);
+        assert_eq!(entries[0].0, 1);
+        assert_eq!(entries[1].0, 1);
+        assert_eq!(entries[2].0, 3);
+        assert_eq!(entries[2].2, 200);
+        assert!(entries.iter().all(|e| e.1 != me.id));
+        assert_eq!(res.body["me"]["rank"], 102);
+        assert_eq!(res.body["me"]["xp"], 50);
+        assert_eq!(res.body["me"]["user_id"], me.id.as_str());
+
+        // 100 more XP, 150 in all, ties me with "Racer 050" (100 + 50): ahead of us are the two
+        // at 1000 and racers 051 to 100, so we share rank 53.
+        award_xp(&app, uid(&me), 100).await;
+        let res = board(&app, &me, "/leaderboards/weekly?scope=global").await;
+        assert_eq!(res.body["me"]["xp"], 150);
+        assert_eq!(res.body["me"]["rank"], 53);
+        leaderboard::refresh_all(&app.state).await.expect("refresh");
+        let res = board(&app, &me, "/leaderboards/weekly").await;
+        let entries = lines(&res);
+        let me_line = entries
+            .iter()
+            .find(|e| e.1 == me.id)
+            .expect("me in the top 100");
+        let racer = entries
+            .iter()
+            .find(|e| e.1 == others[50].to_string())
+            .expect("racer 050");
+        assert_eq!((me_line.0, me_line.2), (53, 150));
+        assert_eq!((racer.0, racer.2), (53, 150));
+        assert_eq!(entries[54].0, 55);
+    }
+);
+
+db_test!(the_friends_board_never_shows_a_non_friend, |app| {
+    app.set_time(at(2026, 11, 25, 12, 0, 0));
+    let a = app.student().await;
+    let b = app.student().await;
+    let c = app.student().await;
+    let pending = app.student().await;
+    befriend(&app, &a, &b).await;
+    assert_eq!(ask(&app, &pending, &a).await.status, StatusCode::CREATED);
+    award_xp(&app, uid(&a), 30).await;
+    award_xp(&app, uid(&b), 30).await;
+    award_xp(&app, uid(&c), 500).await;
+    award_xp(&app, uid(&pending), 400).await;
+
+    let res = board(&app, &a, "/leaderboards/weekly?scope=friends").await;
+    let mut got = lines(&res);
+    got.sort();
+    let mut expected = vec![(1, a.id.clone(), 30), (1, b.id.clone(), 30)];
+    expected.sort();
+    assert_eq!(got, expected, "{}", res.text);
+    assert_eq!(res.body["me"]["rank"], 1);
+    let res = board(&app, &c, "/leaderboards/monthly?scope=friends").await;
+    assert_eq!(lines(&res), vec![(1, c.id.clone(), 500)]);
+    // Unfriended, gone from the board.
+    let res = app
+        .delete(&format!("/friends/{}", b.id), Some(&a.access))
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    let res = board(&app, &a, "/leaderboards/weekly?scope=friends").await;
+    assert_eq!(lines(&res), vec![(1, a.id.clone(), 30)]);
+    // Globally, everyone with XP; A and B tie behind C and the pending requester.
+    let res = board(&app, &a, "/leaderboards/weekly").await;
+    assert_eq!(lines(&res).len(), 4);
+    assert_eq!(res.body["me"]["rank"], 3);
+});
+
+db_test!(
+    the_refresh_job_runs_once_per_interval_and_the_cache_says_how_fresh_it_is,
+    |app| {
+        let t0 = at(2026, 11, 25, 12, 0, 0);
+        app.set_time(t0);
+        let a = app.student().await;
+        award_xp(&app, uid(&a), 10).await;
+        // The first read fills the cache.
+        let first = board(&app, &a, "/leaderboards/weekly").await;
+        assert_eq!(lines(&first), vec![(1, a.id.clone(), 10)]);
+        let generated: DateTime<Utc> = first.body["generated_at"]
+            .as_str()
+            .expect("generated_at")
+            .parse()
+            .expect("time");
+        assert_eq!(generated, t0);
+
+        // Later XP shows in my own line at once, in the global top after the refresh.
+        app.set_time(at(2026, 11, 25, 12, 1, 0));
+        award_xp(&app, uid(&a), 5).await;
+        let stale = board(&app, &a, "/leaderboards/weekly").await;
+        assert_eq!(lines(&stale), vec![(1, a.id.clone(), 10)]);
+        assert_eq!(stale.body["me"]["xp"], 15);
+
+        let every = std::time::Duration::from_secs(300);
+        let queued = leaderboard::queue_refresh(&app.state, every)
+            .await
+            .expect("queue");
+        assert!(matches!(queued, Enqueued::Queued(_)));
+        let second_instance = app.second_instance().await;
+        let again = leaderboard::queue_refresh(&second_instance.app.state, every)
+            .await
+            .expect("queue");
+        assert_eq!(again, Enqueued::Duplicate);
+        // The background worker runs it.
+        let mut fresh = None;
+        for _ in 0..200 {
+            let row = leaderboard_cache::Entity::find()
+                .filter(leaderboard_cache::Column::PeriodType.eq("weekly"))
+                .one(app.state.db.read())
+                .await
+                .expect("cache");
+            if let Some(row) = row
+                && row.generated_at > t0
+            {
+                fresh = Some(row);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let fresh = fresh.expect("the refresh job ran");
+        assert_eq!(fresh.generated_at, at(2026, 11, 25, 12, 1, 0));
+        let read = board(&app, &a, "/leaderboards/weekly").await;
+        assert_eq!(lines(&read), vec![(1, a.id.clone(), 15)]);
+        assert_eq!(read.body["generated_at"], json!(fresh.generated_at));
+        // One cache row per period, however often refreshed.
+        let rows = leaderboard_cache::Entity::find()
+            .filter(leaderboard_cache::Column::PeriodType.eq("weekly"))
+            .count(app.state.db.read())
+            .await
+            .expect("count");
+        assert_eq!(rows, 1);
+        let _ = Period::Weekly;
+    }
+);
+
+db_test!(lesson_xp_reaches_the_leaderboard, |app| {
+    let admin = app.admin().await;
+    let a = app.student().await;
+    let topic = crate::gamification::topic_with_lessons(&app, &admin, 1).await;
+    crate::gamification::complete_lesson(&app, &a, topic.lessons[0]).await;
+    let res = board(&app, &a, "/leaderboards/weekly?scope=friends").await;
+    assert_eq!(res.body["me"]["xp"], 10, "{}", res.text);
+});
