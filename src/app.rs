@@ -37,6 +37,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::ai::usage_routes::routes())
         .merge(crate::jobs::routes::routes())
         .merge(crate::social::routes::routes())
+        .merge(crate::recommendations::routes::routes())
 }
 
 /// The OpenAPI document as served.

@@ -20,6 +20,7 @@ pub mod materials;
 pub mod me;
 pub mod quizzes;
 pub mod ratelimit;
+pub mod recommendations;
 pub mod server;
 pub mod social;
 pub mod state;

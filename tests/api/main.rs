@@ -19,6 +19,7 @@ mod mastery;
 mod materials;
 mod quiz_generation;
 mod quizzes;
+mod recommendations;
 mod social;
 mod study;
 mod support;
