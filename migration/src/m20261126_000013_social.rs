@@ -7,6 +7,10 @@
 //! and the friends scope is a primary-key lookup per friend — instead of summing `xp_logs` over
 //! every user and ranking them with a window function on each read. Existing `xp_logs` are
 //! summed into it once here.
+//!
+//! `leaderboard_xp_counts`: per period, how many users have exactly `xp` points. A rank is
+//! then 1 + the sum of the counts above my XP: a read over the distinct XP values above me (a
+//! few thousand at most), not over every user above me (up to all of them).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -84,14 +88,38 @@ impl MigrationTrait for Migration {
             &["user_id"],
         )
         .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("leaderboard_xp_counts")
+                    .col(string("period_type"))
+                    .col(date("period_start"))
+                    .col(big_integer("xp"))
+                    .col(big_integer("users"))
+                    .primary_key(
+                        Index::create()
+                            .name("leaderboard_xp_counts_pkey")
+                            .col("period_type")
+                            .col("period_start")
+                            .col("xp"),
+                    )
+                    .take(),
+            )
+            .await?;
         let conn = manager.get_connection();
         for sql in backfill_sql(manager.get_database_backend())? {
             conn.execute_unprepared(sql).await?;
         }
+        conn.execute_unprepared(
+            "INSERT INTO leaderboard_xp_counts (period_type, period_start, xp, users) \
+             SELECT period_type, period_start, xp, COUNT(*) FROM leaderboard_scores \
+             GROUP BY period_type, period_start, xp",
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        drop_tables(manager, &["leaderboard_scores"]).await
+        drop_tables(manager, &["leaderboard_xp_counts", "leaderboard_scores"]).await
     }
 }

@@ -5,7 +5,8 @@
 //! ([`record_xp`], in the award's transaction). The global top [`TOP_N`] of a period is
 //! precomputed into `leaderboard_cache` by the `leaderboard.refresh` job, queued once per
 //! `STUDIUM_LEADERBOARD_REFRESH_SECS` interval across all instances (unique key per interval);
-//! reads take it from there. My own rank — one count over the index entries above my XP — and
+//! reads take it from there. My own rank — 1 + the users above my XP, summed from
+//! `leaderboard_xp_counts` (users per XP value) — and
 //! the friends scope — a primary-key lookup per friend — are computed live.
 
 use std::collections::HashMap;
@@ -14,8 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::accounts::CurrentUser;
-use crate::entity::{leaderboard_cache, leaderboard_scores, user_profiles};
+use crate::entity::{leaderboard_cache, leaderboard_scores, leaderboard_xp_counts, user_profiles};
 use crate::http::error::AppResult;
 use crate::jobs;
 use crate::state::AppState;
@@ -106,7 +106,9 @@ pub async fn record_xp(
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     use leaderboard_scores::{Column, Entity};
+    let amount = i64::from(amount);
     for period in Period::ALL {
+        let start = period.start(at);
         let stmt = Query::insert()
             .into_table(Entity)
             .columns([
@@ -117,22 +119,84 @@ pub async fn record_xp(
             ])
             .values_panic([
                 period.as_str().into(),
-                period.start(at).into(),
+                start.into(),
                 user_id.into(),
-                i64::from(amount).into(),
+                amount.into(),
             ])
             .on_conflict(
                 OnConflict::columns([Column::PeriodType, Column::PeriodStart, Column::UserId])
-                    .value(
-                        Column::Xp,
-                        Expr::col((Entity, Column::Xp)).add(i64::from(amount)),
-                    )
+                    .value(Column::Xp, Expr::col((Entity, Column::Xp)).add(amount))
                     .to_owned(),
             )
+            .returning_col(Column::Xp)
             .to_owned();
-        conn.execute(&stmt).await?;
+        let new_xp: i64 = match conn.query_one(&stmt).await? {
+            Some(row) => row.try_get_by_index(0)?,
+            None => amount,
+        };
+        // Move the user from the count of their old XP to that of the new.
+        let old_xp = new_xp - amount;
+        if old_xp > 0 {
+            add_to_count(conn, period, start, old_xp, -1).await?;
+        }
+        add_to_count(conn, period, start, new_xp, 1).await?;
     }
     Ok(())
+}
+
+/// Adds `delta` users to the count of users with exactly `xp` in the period.
+async fn add_to_count(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+    xp: i64,
+    delta: i64,
+) -> Result<(), DbErr> {
+    use leaderboard_xp_counts::{Column, Entity};
+    let stmt = Query::insert()
+        .into_table(Entity)
+        .columns([
+            Column::PeriodType,
+            Column::PeriodStart,
+            Column::Xp,
+            Column::Users,
+        ])
+        .values_panic([
+            period.as_str().into(),
+            start.into(),
+            xp.into(),
+            delta.into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([Column::PeriodType, Column::PeriodStart, Column::Xp])
+                .value(Column::Users, Expr::col((Entity, Column::Users)).add(delta))
+                .to_owned(),
+        )
+        .to_owned();
+    conn.execute(&stmt).await?;
+    Ok(())
+}
+
+/// How many users have more than `xp` in the period: a sum over the distinct XP values above.
+async fn users_above(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+    xp: i64,
+) -> Result<i64, DbErr> {
+    use leaderboard_xp_counts::{Column, Entity};
+    let stmt = Query::select()
+        // The cast keeps the type BIGINT on PostgreSQL, where SUM widens to NUMERIC.
+        .expr(Expr::cust("CAST(COALESCE(SUM(users), 0) AS BIGINT)"))
+        .from(Entity)
+        .and_where(Column::PeriodType.eq(period.as_str()))
+        .and_where(Column::PeriodStart.eq(start))
+        .and_where(Column::Xp.gt(xp))
+        .to_owned();
+    match conn.query_one(&stmt).await? {
+        Some(row) => row.try_get_by_index::<i64>(0),
+        None => Ok(0),
+    }
 }
 
 /// Competition ranking over entries sorted by XP, highest first: equal XP, equal rank.
@@ -331,12 +395,7 @@ pub async fn leaderboard(
         Scope::Global => {
             let (entries, generated_at) = cached_top(state, period, now).await?;
             let xp = score_of(db, period, start, me.id).await?;
-            let above = leaderboard_scores::Entity::find()
-                .filter(leaderboard_scores::Column::PeriodType.eq(period.as_str()))
-                .filter(leaderboard_scores::Column::PeriodStart.eq(start))
-                .filter(leaderboard_scores::Column::Xp.gt(xp))
-                .count(db)
-                .await?;
+            let above = users_above(db, period, start, xp).await?;
             Ok(LeaderboardView {
                 period_type: period,
                 scope,
@@ -364,11 +423,14 @@ pub async fn leaderboard(
                 .map(|s| (s.user_id, s.xp))
                 .collect();
             let names: HashMap<Uuid, String> = user_profiles::Entity::find()
+                .select_only()
+                .column(user_profiles::Column::UserId)
+                .column(user_profiles::Column::FullName)
                 .filter(user_profiles::Column::UserId.is_in(ids.iter().copied()))
+                .into_tuple::<(Uuid, String)>()
                 .all(db)
                 .await?
                 .into_iter()
-                .map(|p| (p.user_id, p.full_name))
                 .collect();
             let mut rows: Vec<(Uuid, String, i64)> = ids
                 .iter()
