@@ -39,6 +39,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::materials::search_routes::routes())
         .merge(crate::billing::routes::routes())
         .merge(crate::admin::routes::routes())
+        .merge(crate::social::routes::routes())
+        .merge(crate::recommendations::routes::routes())
 }
 
 /// The OpenAPI document as served.

@@ -93,10 +93,16 @@ pub struct Config {
     pub rate_limit_verify_email_per_ip: i64,
     /// Password-reset confirmations per IP (guessing tokens).
     pub rate_limit_password_reset_confirm_per_ip: i64,
+    /// `GET /users/search` calls per user per window (no address-book scraping).
+    pub rate_limit_user_search_per_user: i64,
+    /// `POST /friends/requests` per user per window.
+    pub rate_limit_friend_requests_per_user: i64,
     /// Trust the first address of `X-Forwarded-For` as the client (only behind a proxy you run).
     pub trust_forwarded_for: bool,
     /// Seconds between two runs of the periodic maintenance (`maintenance::run_once`).
     pub maintenance_interval_secs: u64,
+    /// How often the global leaderboards are recomputed into `leaderboard_cache`.
+    pub leaderboard_refresh_secs: u64,
     /// AI allowances of the free plan (SPEC §3 "AI usage control"): tutor replies, generated
     /// quizzes and material embedding calls per UTC day, and the AI cost per calendar month in
     /// US dollars (an exact decimal: a string such as "1.00", or a number).
@@ -190,8 +196,11 @@ impl Default for Config {
             rate_limit_google_per_account: 10,
             rate_limit_verify_email_per_ip: 30,
             rate_limit_password_reset_confirm_per_ip: 30,
+            rate_limit_user_search_per_user: 30,
+            rate_limit_friend_requests_per_user: 30,
             trust_forwarded_for: false,
             maintenance_interval_secs: 300,
+            leaderboard_refresh_secs: 120,
             plan_free_doubt_per_day: 20,
             plan_free_quiz_per_day: 5,
             plan_free_material_per_day: 200,
@@ -509,8 +518,20 @@ impl Config {
                 self.rate_limit_password_reset_confirm_per_ip,
             ),
             (
+                "STUDIUM_RATE_LIMIT_USER_SEARCH_PER_USER",
+                self.rate_limit_user_search_per_user,
+            ),
+            (
+                "STUDIUM_RATE_LIMIT_FRIEND_REQUESTS_PER_USER",
+                self.rate_limit_friend_requests_per_user,
+            ),
+            (
                 "STUDIUM_MAINTENANCE_INTERVAL_SECS",
                 i64::try_from(self.maintenance_interval_secs).unwrap_or(i64::MAX),
+            ),
+            (
+                "STUDIUM_LEADERBOARD_REFRESH_SECS",
+                i64::try_from(self.leaderboard_refresh_secs).unwrap_or(i64::MAX),
             ),
             (
                 "STUDIUM_JOB_POLL_MS",

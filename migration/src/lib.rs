@@ -16,6 +16,7 @@ mod m20261126_000009_lesson_passages;
 mod m20261126_000010_ai_usage_control;
 mod m20261126_000011_job_queue;
 mod m20261126_000012_material_search;
+mod m20261126_000013_social;
 mod m20261126_000014_billing;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_ai_usage_control::Migration),
             Box::new(m20261126_000011_job_queue::Migration),
             Box::new(m20261126_000012_material_search::Migration),
+            Box::new(m20261126_000013_social::Migration),
             Box::new(m20261126_000014_billing::Migration),
         ]
     }

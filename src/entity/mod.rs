@@ -13,6 +13,8 @@ pub mod email_tokens;
 pub mod friends;
 pub mod jobs;
 pub mod leaderboard_cache;
+pub mod leaderboard_scores;
+pub mod leaderboard_xp_counts;
 pub mod lesson_passages;
 pub mod lesson_progress;
 pub mod lessons;

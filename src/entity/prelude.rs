@@ -10,6 +10,8 @@ pub use super::email_tokens::Entity as EmailTokens;
 pub use super::friends::Entity as Friends;
 pub use super::jobs::Entity as Jobs;
 pub use super::leaderboard_cache::Entity as LeaderboardCache;
+pub use super::leaderboard_scores::Entity as LeaderboardScores;
+pub use super::leaderboard_xp_counts::Entity as LeaderboardXpCounts;
 pub use super::lesson_progress::Entity as LessonProgress;
 pub use super::lessons::Entity as Lessons;
 pub use super::material_chunks::Entity as MaterialChunks;

@@ -67,7 +67,11 @@ pub async fn award(
     .exec_without_returning(conn)
     .await?;
     Ok(match inserted {
-        TryInsertResult::Inserted(n) if n > 0 => amount,
+        TryInsertResult::Inserted(n) if n > 0 => {
+            // The award counts on the leaderboards of its week and month.
+            crate::social::leaderboard::record_xp(conn, user_id, amount, now).await?;
+            amount
+        }
         _ => 0,
     })
 }

@@ -21,6 +21,9 @@ pub async fn dispatch(state: &AppState, kind: &str, payload: Value) -> anyhow::R
         EMAIL_SEND => crate::mail::send_job(state, payload).await,
         MAINTENANCE_RUN => crate::maintenance::run_job(state, payload).await,
         process::JOB_KIND => process::run_job(state, payload).await,
+        crate::social::leaderboard::JOB_KIND => {
+            crate::social::leaderboard::run_job(state, payload).await
+        }
         other => anyhow::bail!("no handler for job kind {other:?}"),
     }
 }

@@ -22,6 +22,8 @@ mod material_search;
 mod materials;
 mod quiz_generation;
 mod quizzes;
+mod recommendations;
+mod social;
 mod study;
 mod support;
 mod tutor;

@@ -1,0 +1,4 @@
+//! Recommendations (SPEC §3 Recommendations): `user_recommendations`.
+
+pub mod routes;
+pub mod service;

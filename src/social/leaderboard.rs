@@ -1,0 +1,510 @@
+//! Leaderboards (SPEC §3 Leaderboards): weekly (XP since Monday 00:00 UTC) and monthly (since
+//! the 1st, 00:00 UTC), global or among friends, ties sharing a rank.
+//!
+//! Each XP award adds to the user's `leaderboard_scores` row of both current periods
+//! ([`record_xp`], in the award's transaction). The global top [`TOP_N`] of a period is
+//! precomputed into `leaderboard_cache` by the `leaderboard.refresh` job, queued once per
+//! `STUDIUM_LEADERBOARD_REFRESH_SECS` interval across all instances (unique key per interval);
+//! reads take it from there. My own rank — 1 + the users above my XP, summed from
+//! `leaderboard_xp_counts` (users per XP value) — and
+//! the friends scope — a primary-key lookup per friend — are computed live.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::accounts::CurrentUser;
+use crate::entity::{leaderboard_cache, leaderboard_scores, leaderboard_xp_counts, user_profiles};
+use crate::http::error::AppResult;
+use crate::jobs;
+use crate::state::AppState;
+
+/// How many entries the global board holds.
+pub const TOP_N: u64 = 100;
+
+/// The job kind of the periodic refresh; payload `{}`.
+pub const JOB_KIND: &str = "leaderboard.refresh";
+
+/// A leaderboard period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Weekly,
+    Monthly,
+}
+
+impl Period {
+    pub const ALL: [Period; 2] = [Period::Weekly, Period::Monthly];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Weekly => "weekly",
+            Period::Monthly => "monthly",
+        }
+    }
+
+    /// The first day of the period holding `at` (UTC): the Monday, or the 1st of the month.
+    pub fn start(self, at: DateTime<Utc>) -> NaiveDate {
+        let day = at.date_naive();
+        match self {
+            Period::Weekly => day
+                .checked_sub_days(Days::new(u64::from(day.weekday().num_days_from_monday())))
+                .unwrap_or(day),
+            Period::Monthly => day.with_day(1).unwrap_or(day),
+        }
+    }
+}
+
+/// Whose ranking: everyone, or my friends and me.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    #[default]
+    Global,
+    Friends,
+}
+
+/// One line of a leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LeaderboardEntry {
+    /// 1 for the most XP; users with equal XP share a rank (1, 1, 3).
+    pub rank: i64,
+    pub user_id: Uuid,
+    pub full_name: String,
+    pub xp: i64,
+}
+
+/// `GET /leaderboards/{period}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeaderboardView {
+    pub period_type: Period,
+    pub scope: Scope,
+    pub period_start: NaiveDate,
+    /// When the ranking was computed: the cache refresh for the global scope, now for friends.
+    pub generated_at: DateTime<Utc>,
+    pub entries: Vec<LeaderboardEntry>,
+    /// My own line, also when I am not among the entries.
+    pub me: LeaderboardEntry,
+}
+
+/// Adds an XP award made at `at` to the user's score of both periods holding `at`. Call it in
+/// the award's transaction, only for an award actually written.
+pub async fn record_xp(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    amount: i32,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use leaderboard_scores::{Column, Entity};
+    let amount = i64::from(amount);
+    for period in Period::ALL {
+        let start = period.start(at);
+        let stmt = Query::insert()
+            .into_table(Entity)
+            .columns([
+                Column::PeriodType,
+                Column::PeriodStart,
+                Column::UserId,
+                Column::Xp,
+            ])
+            .values_panic([
+                period.as_str().into(),
+                start.into(),
+                user_id.into(),
+                amount.into(),
+            ])
+            .on_conflict(
+                OnConflict::columns([Column::PeriodType, Column::PeriodStart, Column::UserId])
+                    .value(Column::Xp, Expr::col((Entity, Column::Xp)).add(amount))
+                    .to_owned(),
+            )
+            .returning_col(Column::Xp)
+            .to_owned();
+        let new_xp: i64 = match conn.query_one(&stmt).await? {
+            Some(row) => row.try_get_by_index(0)?,
+            None => amount,
+        };
+        // Move the user from the count of their old XP to that of the new.
+        let old_xp = new_xp - amount;
+        if old_xp > 0 {
+            add_to_count(conn, period, start, old_xp, -1).await?;
+        }
+        add_to_count(conn, period, start, new_xp, 1).await?;
+    }
+    Ok(())
+}
+
+/// Adds `delta` users to the count of users with exactly `xp` in the period.
+async fn add_to_count(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+    xp: i64,
+    delta: i64,
+) -> Result<(), DbErr> {
+    use leaderboard_xp_counts::{Column, Entity};
+    let stmt = Query::insert()
+        .into_table(Entity)
+        .columns([
+            Column::PeriodType,
+            Column::PeriodStart,
+            Column::Xp,
+            Column::Users,
+        ])
+        .values_panic([
+            period.as_str().into(),
+            start.into(),
+            xp.into(),
+            delta.into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([Column::PeriodType, Column::PeriodStart, Column::Xp])
+                .value(Column::Users, Expr::col((Entity, Column::Users)).add(delta))
+                .to_owned(),
+        )
+        .to_owned();
+    conn.execute(&stmt).await?;
+    Ok(())
+}
+
+/// How many users have more than `xp` in the period: a sum over the distinct XP values above.
+async fn users_above(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+    xp: i64,
+) -> Result<i64, DbErr> {
+    use leaderboard_xp_counts::{Column, Entity};
+    let stmt = Query::select()
+        // The cast keeps the type BIGINT on PostgreSQL, where SUM widens to NUMERIC.
+        .expr(Expr::cust("CAST(COALESCE(SUM(users), 0) AS BIGINT)"))
+        .from(Entity)
+        .and_where(Column::PeriodType.eq(period.as_str()))
+        .and_where(Column::PeriodStart.eq(start))
+        .and_where(Column::Xp.gt(xp))
+        .to_owned();
+    match conn.query_one(&stmt).await? {
+        Some(row) => row.try_get_by_index::<i64>(0),
+        None => Ok(0),
+    }
+}
+
+/// Competition ranking over entries sorted by XP, highest first: equal XP, equal rank.
+fn assign_ranks(rows: Vec<(Uuid, String, i64)>) -> Vec<LeaderboardEntry> {
+    let mut out: Vec<LeaderboardEntry> = Vec::with_capacity(rows.len());
+    for (i, (user_id, full_name, xp)) in rows.into_iter().enumerate() {
+        let rank = match out.last() {
+            Some(prev) if prev.xp == xp => prev.rank,
+            _ => i as i64 + 1,
+        };
+        out.push(LeaderboardEntry {
+            rank,
+            user_id,
+            full_name,
+            xp,
+        });
+    }
+    out
+}
+
+/// The top [`TOP_N`] of a period, computed from the scores.
+async fn compute_top(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+) -> Result<Vec<LeaderboardEntry>, DbErr> {
+    let rows: Vec<(Uuid, String, i64)> = leaderboard_scores::Entity::find()
+        .select_only()
+        .column(leaderboard_scores::Column::UserId)
+        .column(user_profiles::Column::FullName)
+        .column(leaderboard_scores::Column::Xp)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            leaderboard_scores::Entity::belongs_to(user_profiles::Entity)
+                .from(leaderboard_scores::Column::UserId)
+                .to(user_profiles::Column::UserId)
+                .into(),
+        )
+        .filter(leaderboard_scores::Column::PeriodType.eq(period.as_str()))
+        .filter(leaderboard_scores::Column::PeriodStart.eq(start))
+        .filter(leaderboard_scores::Column::Xp.gt(0))
+        .order_by_desc(leaderboard_scores::Column::Xp)
+        .order_by_asc(leaderboard_scores::Column::UserId)
+        .limit(TOP_N)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(assign_ranks(rows))
+}
+
+/// Recomputes the global top of `period` at `now` into `leaderboard_cache` (one row per
+/// period, replaced). Returns what it stored.
+pub async fn refresh(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    now: DateTime<Utc>,
+) -> Result<(Vec<LeaderboardEntry>, DateTime<Utc>), DbErr> {
+    use leaderboard_cache::{Column, Entity};
+    let start = period.start(now);
+    let entries = compute_top(conn, period, start).await?;
+    let data = serde_json::to_value(&entries).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let stmt = Query::insert()
+        .into_table(Entity)
+        .columns([
+            Column::Id,
+            Column::PeriodType,
+            Column::PeriodStart,
+            Column::RankingData,
+            Column::GeneratedAt,
+        ])
+        .values_panic([
+            Uuid::now_v7().into(),
+            period.as_str().into(),
+            start.into(),
+            data.into(),
+            now.into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([Column::PeriodType, Column::PeriodStart])
+                .update_columns([Column::RankingData, Column::GeneratedAt])
+                .to_owned(),
+        )
+        .to_owned();
+    conn.execute(&stmt).await?;
+    Ok((entries, now))
+}
+
+/// Refreshes both current periods; the `leaderboard.refresh` job.
+pub async fn refresh_all(state: &AppState) -> Result<(), DbErr> {
+    let now = state.clock.now();
+    for period in Period::ALL {
+        refresh(state.db.write(), period, now).await?;
+    }
+    Ok(())
+}
+
+pub async fn run_job(state: &AppState, _payload: serde_json::Value) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    refresh_all(state).await?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "leaderboards refreshed"
+    );
+    Ok(())
+}
+
+/// Queues the refresh of the interval of length `every` holding now, unless any process has
+/// already (unique key `leaderboard:<interval start, Unix seconds>`).
+pub async fn queue_refresh(state: &AppState, every: Duration) -> Result<jobs::Enqueued, DbErr> {
+    let now = state.clock.now();
+    let secs = i64::try_from(Ord::max(every.as_secs(), 1)).unwrap_or(i64::MAX);
+    let start = now.timestamp().div_euclid(secs) * secs;
+    let job =
+        jobs::NewJob::new(JOB_KIND, serde_json::json!({})).unique(format!("leaderboard:{start}"));
+    let txn = state.db.begin_write().await?;
+    let queued = jobs::enqueue_once(&txn, job, now, state.config.job_max_attempts).await?;
+    txn.commit().await?;
+    Ok(queued)
+}
+
+/// Queues the refresh now and then every `every`, until `stop` turns true.
+pub async fn run_periodically(state: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+                continue;
+            }
+        }
+        if let Err(err) = queue_refresh(&state, every).await {
+            tracing::warn!(error = %err, "queuing the leaderboard refresh failed");
+        }
+    }
+}
+
+/// The cached top of a period, or a fresh one stored now when the refresh has not run for it
+/// yet (e.g. in the first minutes of a new week).
+async fn cached_top(
+    state: &AppState,
+    period: Period,
+    now: DateTime<Utc>,
+) -> AppResult<(Vec<LeaderboardEntry>, DateTime<Utc>)> {
+    let cached = leaderboard_cache::Entity::find()
+        .filter(leaderboard_cache::Column::PeriodType.eq(period.as_str()))
+        .filter(leaderboard_cache::Column::PeriodStart.eq(period.start(now)))
+        .one(state.db.read())
+        .await?;
+    if let Some(row) = cached
+        && let Ok(entries) = serde_json::from_value::<Vec<LeaderboardEntry>>(row.ranking_data)
+    {
+        return Ok((entries, row.generated_at));
+    }
+    Ok(refresh(state.db.write(), period, now).await?)
+}
+
+/// My XP in a period (0 without an award).
+async fn score_of(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+    user_id: Uuid,
+) -> Result<i64, DbErr> {
+    Ok(
+        leaderboard_scores::Entity::find_by_id((period.as_str().to_owned(), start, user_id))
+            .one(conn)
+            .await?
+            .map_or(0, |s| s.xp),
+    )
+}
+
+/// `GET /leaderboards/{period}?scope=`.
+pub async fn leaderboard(
+    state: &AppState,
+    me: &CurrentUser,
+    period: Period,
+    scope: Scope,
+) -> AppResult<LeaderboardView> {
+    let now = state.clock.now();
+    let start = period.start(now);
+    let db = state.db.read();
+    let my_name = user_profiles::Entity::find()
+        .filter(user_profiles::Column::UserId.eq(me.id))
+        .one(db)
+        .await?
+        .map(|p| p.full_name)
+        .unwrap_or_default();
+    match scope {
+        Scope::Global => {
+            let (entries, generated_at) = cached_top(state, period, now).await?;
+            let xp = score_of(db, period, start, me.id).await?;
+            let above = users_above(db, period, start, xp).await?;
+            Ok(LeaderboardView {
+                period_type: period,
+                scope,
+                period_start: start,
+                generated_at,
+                entries,
+                me: LeaderboardEntry {
+                    rank: above as i64 + 1,
+                    user_id: me.id,
+                    full_name: my_name,
+                    xp,
+                },
+            })
+        }
+        Scope::Friends => {
+            let mut ids = super::service::friend_ids(db, me.id).await?;
+            ids.push(me.id);
+            let scores: HashMap<Uuid, i64> = leaderboard_scores::Entity::find()
+                .filter(leaderboard_scores::Column::PeriodType.eq(period.as_str()))
+                .filter(leaderboard_scores::Column::PeriodStart.eq(start))
+                .filter(leaderboard_scores::Column::UserId.is_in(ids.iter().copied()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|s| (s.user_id, s.xp))
+                .collect();
+            let names: HashMap<Uuid, String> = user_profiles::Entity::find()
+                .select_only()
+                .column(user_profiles::Column::UserId)
+                .column(user_profiles::Column::FullName)
+                .filter(user_profiles::Column::UserId.is_in(ids.iter().copied()))
+                .into_tuple::<(Uuid, String)>()
+                .all(db)
+                .await?
+                .into_iter()
+                .collect();
+            let mut rows: Vec<(Uuid, String, i64)> = ids
+                .iter()
+                .map(|id| {
+                    (
+                        *id,
+                        names.get(id).cloned().unwrap_or_default(),
+                        scores.get(id).copied().unwrap_or(0),
+                    )
+                })
+                .collect();
+            rows.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+            let entries = assign_ranks(rows);
+            let mine = entries
+                .iter()
+                .find(|e| e.user_id == me.id)
+                .cloned()
+                .unwrap_or(LeaderboardEntry {
+                    rank: 1,
+                    user_id: me.id,
+                    full_name: my_name,
+                    xp: 0,
+                });
+            Ok(LeaderboardView {
+                period_type: period,
+                scope,
+                period_start: start,
+                generated_at: now,
+                entries,
+                me: mine,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn periods_start_on_monday_and_the_first_at_midnight_utc() {
+        let sunday_last_second = Utc.with_ymd_and_hms(2026, 11, 29, 23, 59, 59).unwrap();
+        let monday = Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap();
+        assert_eq!(
+            Period::Weekly.start(sunday_last_second),
+            NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+        );
+        assert_eq!(
+            Period::Weekly.start(monday),
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+        );
+        assert_eq!(
+            Period::Monthly.start(monday),
+            NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()
+        );
+        let dec = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            Period::Monthly.start(dec),
+            NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+        );
+    }
+
+    #[test]
+    fn equal_xp_shares_a_rank() {
+        let u = |n: u128| Uuid::from_u128(n);
+        let ranked = assign_ranks(vec![
+            (u(1), "a".into(), 30),
+            (u(2), "b".into(), 30),
+            (u(3), "c".into(), 20),
+            (u(4), "d".into(), 10),
+            (u(5), "e".into(), 10),
+        ]);
+        let ranks: Vec<i64> = ranked.iter().map(|e| e.rank).collect();
+        assert_eq!(ranks, [1, 1, 3, 4, 4]);
+    }
+}
