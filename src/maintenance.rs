@@ -30,10 +30,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
 
 use crate::entity::{auth_sessions, email_tokens, refresh_tokens};
 use crate::http::error::AppResult;
+use crate::jobs::periodic::Periodic;
 use crate::state::AppState;
 use crate::{ai, jobs, ratelimit, study};
 
@@ -171,46 +171,24 @@ pub async fn run_job(state: &AppState, _payload: serde_json::Value) -> anyhow::R
     Ok(())
 }
 
-/// Queues the maintenance run of the interval of length `every` that holds now, unless it has
-/// been queued already (by this or any other process): its unique key is
-/// `maintenance:<interval start, Unix seconds>`.
-pub async fn queue_run(state: &AppState, every: Duration) -> Result<jobs::Enqueued, DbErr> {
-    let now = state.clock.now();
-    let secs = i64::try_from(every.as_secs().max(1)).unwrap_or(i64::MAX);
-    let start = now.timestamp().div_euclid(secs) * secs;
-    let job = jobs::NewJob::new(jobs::handlers::MAINTENANCE_RUN, serde_json::json!({}))
-        .unique(format!("maintenance:{start}"));
-    let txn = state.db.begin_write().await?;
-    let queued = jobs::enqueue_once(&txn, job, now, state.config.job_max_attempts).await?;
-    txn.commit().await?;
-    Ok(queued)
+/// The periodic maintenance run: queued once per interval of `every` across all processes,
+/// under the unique key `maintenance:<interval start, Unix seconds>`.
+pub fn periodic(every: Duration) -> Periodic {
+    Periodic {
+        kind: jobs::handlers::MAINTENANCE_RUN,
+        key_prefix: "maintenance",
+        every,
+    }
 }
 
-/// Queues the maintenance run of the current interval at once and then every `every` (see
-/// [`queue_run`]), until `stop` turns true (or its sender is dropped). A failure to queue is
-/// logged and tried again at the next tick.
-pub async fn run_periodically(state: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
-    // After a long run, wait a full interval rather than catching up with a burst.
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    break;
-                }
-                continue;
-            }
-        }
-        match queue_run(&state, every).await {
-            Ok(jobs::Enqueued::Queued(id)) => tracing::debug!(job = %id, "maintenance run queued"),
-            Ok(jobs::Enqueued::Duplicate) => {}
-            Err(err) => tracing::warn!(error = %err, "queuing the maintenance run failed"),
-        }
-    }
-    tracing::debug!("maintenance stopped");
+/// Queues the maintenance run of the interval of length `every` that holds now, unless it has
+/// been queued already (by this or any other process).
+pub async fn queue_run(state: &AppState, every: Duration) -> Result<jobs::Enqueued, DbErr> {
+    periodic(every).queue(state).await
+}
+
+/// Queues the maintenance run of the current interval at once and then every `every`, until
+/// `stop` turns true (or its sender is dropped).
+pub async fn run_periodically(state: AppState, every: Duration, stop: watch::Receiver<bool>) {
+    periodic(every).run(state, stop).await
 }

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod handlers;
 pub mod model;
+pub mod periodic;
 pub mod queue;
 pub mod routes;
 pub mod worker;

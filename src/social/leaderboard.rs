@@ -19,7 +19,6 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -27,6 +26,7 @@ use crate::accounts::CurrentUser;
 use crate::entity::{leaderboard_cache, leaderboard_scores, leaderboard_xp_counts, user_profiles};
 use crate::http::error::AppResult;
 use crate::jobs;
+use crate::jobs::periodic::Periodic;
 use crate::state::AppState;
 
 /// How many entries the global board holds.
@@ -303,41 +303,24 @@ pub async fn run_job(state: &AppState, _payload: serde_json::Value) -> anyhow::R
     Ok(())
 }
 
-/// Queues the refresh of the interval of length `every` holding now, unless any process has
-/// already (unique key `leaderboard:<interval start, Unix seconds>`).
+/// The periodic refresh: queued once per interval of `every` across all processes, under the
+/// unique key `leaderboard:<interval start, Unix seconds>`.
+pub fn periodic(every: Duration) -> Periodic {
+    Periodic {
+        kind: JOB_KIND,
+        key_prefix: "leaderboard",
+        every,
+    }
+}
+
+/// Queues the refresh of the interval of length `every` holding now, unless any process has.
 pub async fn queue_refresh(state: &AppState, every: Duration) -> Result<jobs::Enqueued, DbErr> {
-    let now = state.clock.now();
-    let secs = i64::try_from(Ord::max(every.as_secs(), 1)).unwrap_or(i64::MAX);
-    let start = now.timestamp().div_euclid(secs) * secs;
-    let job =
-        jobs::NewJob::new(JOB_KIND, serde_json::json!({})).unique(format!("leaderboard:{start}"));
-    let txn = state.db.begin_write().await?;
-    let queued = jobs::enqueue_once(&txn, job, now, state.config.job_max_attempts).await?;
-    txn.commit().await?;
-    Ok(queued)
+    periodic(every).queue(state).await
 }
 
 /// Queues the refresh now and then every `every`, until `stop` turns true.
-pub async fn run_periodically(state: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    break;
-                }
-                continue;
-            }
-        }
-        if let Err(err) = queue_refresh(&state, every).await {
-            tracing::warn!(error = %err, "queuing the leaderboard refresh failed");
-        }
-    }
+pub async fn run_periodically(state: AppState, every: Duration, stop: watch::Receiver<bool>) {
+    periodic(every).run(state, stop).await
 }
 
 /// The cached top of a period, or a fresh one stored now when the refresh has not run for it
