@@ -550,11 +550,17 @@ db_test!(deleting_the_account_deletes_its_files, |app| {
     let bob = app.student().await;
     upload_ok(&app, &ada, "a.md", NOTES.as_bytes()).await;
     upload_ok(&app, &ada, "b.txt", b"plain notes").await;
-    upload_ok(&app, &bob, "c.txt", b"bob's notes").await;
+    let bobs = upload_ok(&app, &bob, "c.txt", b"bob's notes").await;
     assert_eq!(stored_files(&app), 3);
     let res = app.delete("/me", Some(&ada.access)).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    // Only the other student's file is left, intact.
     assert_eq!(stored_files(&app), 1);
+    let res = app
+        .get(&format!("/materials/{bobs}/content"), Some(&bob.access))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    assert_eq!(res.text, "bob's notes");
 });
 
 db_test!(
