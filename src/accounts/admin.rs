@@ -16,7 +16,7 @@ use super::{ROLE_ADMIN, ROLE_STUDENT, password, session_cache};
 use crate::entity::{user_profiles, users};
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
-use crate::http::extract::encode_cursor;
+use crate::http::extract::{encode_cursor, next_page};
 use crate::state::AppState;
 
 pub async fn admin_list_users(
@@ -51,12 +51,7 @@ pub async fn admin_list_users(
         );
     }
     let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|(u, _)| encode_cursor(u.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |(u, _)| encode_cursor(u.id));
     Ok(Page {
         items: rows
             .into_iter()

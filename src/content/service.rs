@@ -23,6 +23,7 @@ use crate::gamification::xp;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
 use crate::http::extract::PageParams;
+use crate::http::extract::next_page;
 use crate::state::AppState;
 use crate::tutor::retrieval;
 use crate::{accounts, mastery, quizzes, study};
@@ -73,15 +74,10 @@ where
         );
     }
     let mut rows = select.limit(limit + 1).all(conn).await?;
-    let next = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| {
-            let (order, id) = position(row);
-            encode_position(order, id)
-        })
-    } else {
-        None
-    };
+    let next = next_page(&mut rows, limit, |row| {
+        let (order, id) = position(row);
+        encode_position(order, id)
+    });
     Ok((rows, next))
 }
 

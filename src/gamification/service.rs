@@ -17,7 +17,7 @@ use crate::db::violated_unique_constraint;
 use crate::entity::{achievements, user_achievements, xp_logs};
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
-use crate::http::extract::{PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor, next_page};
 use crate::state::AppState;
 
 /// `GET /me/xp`: total XP, the level of the SPEC curve with its bounds, and the latest awards.
@@ -58,12 +58,7 @@ pub async fn list_achievements(
         select = select.filter(achievements::Column::Id.gt(after));
     }
     let mut rows = select.limit(limit + 1).all(conn).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|a| encode_cursor(a.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |a| encode_cursor(a.id));
 
     let ids: Vec<Uuid> = rows.iter().map(|a| a.id).collect();
     let unlocked: HashMap<Uuid, _> = if ids.is_empty() {

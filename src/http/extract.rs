@@ -264,6 +264,21 @@ pub fn encode_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
+/// The keyset page's end: `rows` were read with `limit + 1`; when the extra row came, it is
+/// dropped and the cursor of the page's last row (by `cursor`) is returned, else `None`.
+pub fn next_page<T>(
+    rows: &mut Vec<T>,
+    limit: u64,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
+    if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(cursor)
+    } else {
+        None
+    }
+}
+
 fn decode_cursor(cursor: &str) -> Option<Uuid> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     Uuid::from_slice(&bytes).ok()

@@ -10,7 +10,7 @@ use crate::db::violated_unique_constraint;
 use crate::entity::jobs;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
-use crate::http::extract::{DEFAULT_PAGE_SIZE, PageParams, encode_cursor};
+use crate::http::extract::{DEFAULT_PAGE_SIZE, PageParams, encode_cursor, next_page};
 use crate::state::AppState;
 
 /// Jobs newest first (UUID v7 ids are time-ordered), filtered by status and kind.
@@ -31,12 +31,7 @@ pub async fn list(state: &AppState, query: JobQuery) -> AppResult<Page<JobView>>
         select = select.filter(jobs::Column::Kind.eq(kind));
     }
     let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|j| encode_cursor(j.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |j| encode_cursor(j.id));
     Ok(Page {
         items: rows.into_iter().map(JobView::from).collect(),
         next_cursor,

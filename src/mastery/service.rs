@@ -46,7 +46,7 @@ use crate::accounts::CurrentUser;
 use crate::entity::{lesson_progress, lessons, topic_progress, topics};
 use crate::http::Page;
 use crate::http::error::AppResult;
-use crate::http::extract::{PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor, next_page};
 use crate::state::AppState;
 
 /// Weight of the newest quiz in the moving average.
@@ -268,12 +268,7 @@ pub async fn my_mastery(
         .limit(limit + 1)
         .all(conn)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|(row, _)| encode_cursor(row.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |(row, _)| encode_cursor(row.id));
 
     let topic_ids: Vec<Uuid> = rows.iter().map(|(row, _)| row.topic_id).collect();
     let totals: Vec<(Uuid, i64)> = if topic_ids.is_empty() {

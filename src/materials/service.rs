@@ -28,7 +28,7 @@ use crate::db::lock_user;
 use crate::entity::{material_chunks, materials, topics};
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
-use crate::http::extract::encode_cursor;
+use crate::http::extract::{encode_cursor, next_page};
 use crate::state::AppState;
 
 /// Bytes looked at to recognise a file's type.
@@ -449,12 +449,7 @@ pub async fn list(
     }
     let db = state.db.read();
     let mut rows = select.limit(limit + 1).all(db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |r| encode_cursor(r.id));
     let counts = chunk_counts(db, rows.iter().map(|r| r.id).collect()).await?;
     Ok(Page {
         items: rows

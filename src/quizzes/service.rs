@@ -26,7 +26,7 @@ use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult, FieldError};
-use crate::http::extract::{PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor, next_page};
 use crate::state::AppState;
 use crate::{accounts, mastery, study};
 
@@ -156,12 +156,7 @@ pub async fn list_topic_quizzes(
         select = select.filter(quizzes::Column::Id.gt(after));
     }
     let mut rows = select.limit(limit + 1).all(db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|q| encode_cursor(q.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |q| encode_cursor(q.id));
     let ids: Vec<Uuid> = rows.iter().map(|q| q.id).collect();
     let counts: Vec<(Uuid, i64)> = quiz_questions::Entity::find()
         .select_only()
@@ -613,12 +608,7 @@ pub async fn list_my_attempts(
         select = select.filter(quiz_attempts::Column::Id.lt(before));
     }
     let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|a| encode_cursor(a.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |a| encode_cursor(a.id));
     Ok(Page {
         items: rows.iter().map(AttemptView::from).collect(),
         next_cursor,

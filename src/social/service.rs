@@ -23,7 +23,7 @@ use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
-use crate::http::extract::{PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor, next_page};
 use crate::state::AppState;
 use crate::{db, ratelimit, study};
 
@@ -274,12 +274,7 @@ pub async fn list_requests(
     }
     let db = state.db.read();
     let mut rows = select.limit(limit + 1).all(db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |r| encode_cursor(r.id));
     let others: Vec<Uuid> = rows.iter().map(|r| other_of(r, me.id)).collect::<Vec<_>>();
     let names = names_of(db, &others).await?;
     let items = rows
@@ -445,12 +440,7 @@ pub async fn list_friends(
     }
     let db = state.db.read();
     let mut rows = select.limit(limit + 1).all(db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |r| encode_cursor(r.id));
     let ids: Vec<Uuid> = rows.iter().map(|r| other_of(r, me.id)).collect();
     let profiles: HashMap<Uuid, user_profiles::Model> = if ids.is_empty() {
         HashMap::new()

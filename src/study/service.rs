@@ -33,7 +33,7 @@ use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp;
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult, FieldError};
-use crate::http::extract::{PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor, next_page};
 use crate::state::AppState;
 
 /// The longest a session can last (SPEC §3 Study sessions): a timer left running is closed here.
@@ -554,12 +554,7 @@ pub async fn list(
     }
     let now = state.clock.now();
     let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|s| encode_cursor(s.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |s| encode_cursor(s.id));
     Ok(Page {
         items: rows
             .into_iter()

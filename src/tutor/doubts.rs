@@ -33,7 +33,7 @@ use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp::{self, XpSource};
 use crate::http::Page;
 use crate::http::error::{AppError, AppResult};
-use crate::http::extract::{PageParams, encode_cursor};
+use crate::http::extract::{PageParams, encode_cursor, next_page};
 use crate::materials::search_routes;
 use crate::state::AppState;
 
@@ -513,12 +513,7 @@ pub async fn list(
         select = select.filter(doubt_sessions::Column::Id.lt(after));
     }
     let mut rows = select.limit(limit + 1).all(state.db.read()).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |r| encode_cursor(r.id));
     Ok(Page {
         items: rows.into_iter().map(DoubtSessionView::from).collect(),
         next_cursor,
