@@ -65,6 +65,7 @@ pub fn build(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let mut router = Router::new()
         .merge(api_router)
+        .merge(crate::web::router(state.clone()))
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

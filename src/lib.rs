@@ -29,3 +29,4 @@ pub mod state;
 pub mod study;
 pub mod telemetry;
 pub mod tutor;
+pub mod web;

@@ -27,3 +27,4 @@ mod social;
 mod study;
 mod support;
 mod tutor;
+mod web;
