@@ -74,6 +74,12 @@ db_test!(
         b.find("table tbody tr").await;
         b.check("admin-item-statistics").await;
 
+        // A topic that does not exist: a readable page, not a JSON document.
+        b.goto(&format!("/admin/content/topics/{}", uuid::Uuid::now_v7()))
+            .await;
+        b.wait_for_text("h1", "Not found").await;
+        b.check("error-not-found").await;
+
         b.goto("/admin/usage?group_by=feature").await;
         b.find("table").await;
         b.check("admin-usage").await;
