@@ -22,6 +22,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!("Studium is listening on http://{local}");
     tracing::info!(
+        "Web app: http://{local}/ (sign up there; `studium create-admin` makes an admin)"
+    );
+    tracing::info!(
         "API documentation: http://{local}/docs (OpenAPI at http://{local}/api/openapi.json)"
     );
 
