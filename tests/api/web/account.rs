@@ -264,6 +264,44 @@ db_test!(a_student_deletes_their_account_in_the_browser, |app| {
     );
 });
 
+db_test!(
+    changing_the_password_and_resending_the_confirmation,
+    |app| {
+        let b = Browser::open(&app).await;
+        let email = app.unique_email("webpass");
+        b.sign_up("Pat Password", &email, PASSWORD).await;
+        b.goto("/account").await;
+
+        b.click("#resend-verification").await;
+        b.wait_for_text("#account-notice", "on its way").await;
+
+        // A wrong current password is an error beside that field.
+        b.fill("current_password", "not-my-password-at-all").await;
+        b.fill("new_password", "a-fresh-strong-password-93").await;
+        b.click("#password-form button[type=submit]").await;
+        assert!(
+            b.text("#current_password-error")
+                .await
+                .contains("not correct")
+        );
+        b.check("account-password-error").await;
+
+        let new_password = "a-fresh-strong-password-93";
+        b.fill("current_password", PASSWORD).await;
+        b.fill("new_password", new_password).await;
+        b.click("#password-form button[type=submit]").await;
+        b.wait_for_path("/password-changed").await;
+        // Every session ended, this browser's too.
+        b.goto("/account").await;
+        b.wait_for_path("/signin").await;
+        assert_eq!(
+            app.login(&email, PASSWORD).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        b.sign_in(&email, new_password).await;
+    }
+);
+
 fn google_claims(nonce: Option<&str>, email: &str) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     let mut claims = json!({
