@@ -42,6 +42,9 @@ pub struct Config {
     pub ai_prices: BTreeMap<String, AiPrice>,
     pub google_client_id: Option<String>,
     pub google_jwks_url: String,
+    /// Google's OpenID Connect authorization endpoint, where the web app's "Sign in with
+    /// Google" sends the browser.
+    pub google_auth_url: String,
     /// The least time between two JWKS downloads caused by an unknown key id.
     pub google_jwks_min_refresh_secs: u64,
     pub smtp_url: Option<String>,
@@ -162,6 +165,7 @@ impl Default for Config {
             ai_prices: default_ai_prices(),
             google_client_id: None,
             google_jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+            google_auth_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
             google_jwks_min_refresh_secs: 10,
             smtp_url: None,
             mail_from: "Studium <no-reply@studium.local>".into(),
@@ -372,6 +376,7 @@ impl Config {
         for (name, value) in [
             ("STUDIUM_PUBLIC_URL", Some(&self.public_url)),
             ("STUDIUM_GOOGLE_JWKS_URL", Some(&self.google_jwks_url)),
+            ("STUDIUM_GOOGLE_AUTH_URL", Some(&self.google_auth_url)),
             ("STUDIUM_AI_BASE_URL", self.ai_base_url.as_ref()),
             ("STUDIUM_STRIPE_API_BASE", self.stripe_api_base.as_ref()),
         ] {

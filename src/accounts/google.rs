@@ -22,6 +22,9 @@ pub struct GoogleClaims {
     #[serde(default)]
     pub email_verified: bool,
     pub name: Option<String>,
+    /// The nonce the sign-in request carried (OpenID Connect), when it carried one.
+    #[serde(default)]
+    pub nonce: Option<String>,
 }
 
 pub struct GoogleVerifier {

@@ -22,6 +22,8 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// The secret itself, for [`JwtKeys::mac`].
+    secret: Vec<u8>,
 }
 
 /// Claims of an access token. `sid` is the sign-in session (refresh-token family): revoking it
@@ -47,6 +49,7 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            secret: secret.to_vec(),
         }
     }
 
@@ -71,6 +74,18 @@ impl JwtKeys {
             &claims,
             &self.encoding,
         )?)
+    }
+
+    /// HMAC-SHA256 of `message` under the JWT secret, hex-encoded, for values the server
+    /// hands out and later checks itself. `purpose` separates the uses of the one secret.
+    pub fn mac(&self, purpose: &str, message: &str) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(purpose.as_bytes());
+        mac.update(b"\n");
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// The claims of a well-signed, unexpired token; `None` for anything else.
