@@ -185,7 +185,10 @@ pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next)
     let token = existing.clone().unwrap_or_else(tokens::random_token);
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(Csrf(token.clone()));
-    let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    // Google's `form_post` callback is a cross-site POST that carries no SameSite=Lax cookie;
+    // it is protected by its self-verifying nonce instead (`web::account`).
+    let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && parts.uri.path() != crate::web::account::GOOGLE_CALLBACK_PATH;
     let req = if unsafe_method {
         let from_header = parts
             .headers
