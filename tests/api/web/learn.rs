@@ -26,6 +26,8 @@ db_test!(
         b.sign_up("Lena Learner", &email, PASSWORD).await;
         let before = total_xp(&b).await;
         b.find("svg.study-chart[role='img']").await;
+        // Today's recommendations link to the web pages of their targets.
+        b.find(".recommendations a[href^='/learn/topics/']").await;
         b.check("learn-dashboard").await;
 
         // Subjects → a subject's topics → a topic's lessons → a lesson.
@@ -110,6 +112,8 @@ db_test!(
         b.goto("/study").await;
         b.wait_for_text("#study-sessions", "25 minutes").await;
         let after_study = total_xp(&b).await;
+        b.find("svg.study-chart .chart-bar").await;
+        b.check("learn-dashboard-studied").await;
         assert!(
             after_study >= after_lesson + 25,
             "{after_study} >= {after_lesson} + 25"
