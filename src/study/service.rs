@@ -564,6 +564,35 @@ pub async fn list(
     })
 }
 
+/// The caller's running session, if one runs now: a session past its 4-hour cap is over
+/// ([`as_read`]), so it is not running even before anything has closed it in the database.
+pub async fn running(state: &AppState, user: &CurrentUser) -> AppResult<Option<StudySessionView>> {
+    let now = state.clock.now();
+    Ok(find_open(state.db.read(), user.id)
+        .await?
+        .filter(|open| !past_cap(open.started_at, now))
+        .map(StudySessionView::from))
+}
+
+/// The caller's `limit` most recent sessions, newest first, each as it reads now.
+pub async fn recent(
+    state: &AppState,
+    user: &CurrentUser,
+    limit: u64,
+) -> AppResult<Vec<StudySessionView>> {
+    let now = state.clock.now();
+    let rows = study_sessions::Entity::find()
+        .filter(study_sessions::Column::UserId.eq(user.id))
+        .order_by_desc(study_sessions::Column::Id)
+        .limit(limit)
+        .all(state.db.read())
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|s| StudySessionView::from(as_read(s, now)))
+        .collect())
+}
+
 /// `GET /me/streak` (SPEC §3 Streaks): the streak as it stands at this moment in the user's
 /// time zone. A streak whose last study day is before yesterday shows 0; one that is alive but
 /// has no study day today yet is at risk of breaking at local midnight. A session past its cap

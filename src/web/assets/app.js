@@ -15,3 +15,39 @@
     }
   });
 })();
+
+// ---------------------------------------------------------------------------------------------
+// Learning pages: the study timer. The page renders the running session's start and the
+// server's time of rendering (`data-started-at`, `data-now`); the clock counts from there, so
+// a reload or a wrong clock on this device does not change what it shows.
+(function () {
+  "use strict";
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function format(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    return Math.floor(s / 3600) + ":" + pad(Math.floor(s / 60) % 60) + ":" + pad(s % 60);
+  }
+  function start(el) {
+    if (el.getAttribute("data-ticking") === "true") return;
+    var started = Date.parse(el.getAttribute("data-started-at"));
+    var serverNow = Date.parse(el.getAttribute("data-now"));
+    if (isNaN(started) || isNaN(serverNow)) return;
+    el.setAttribute("data-ticking", "true");
+    var loaded = Date.now();
+    var timer = null;
+    function tick() {
+      if (!document.body.contains(el)) { window.clearInterval(timer); return; }
+      var seconds = Math.floor((serverNow - started + (Date.now() - loaded)) / 1000);
+      el.textContent = format(seconds);
+      el.setAttribute("datetime", "PT" + Math.max(0, seconds) + "S");
+    }
+    tick();
+    timer = window.setInterval(tick, 1000);
+  }
+  function scan(root) {
+    var found = (root || document).querySelectorAll("[data-started-at]");
+    for (var i = 0; i < found.length; i++) start(found[i]);
+  }
+  document.addEventListener("DOMContentLoaded", function () { scan(document); });
+  document.addEventListener("htmx:load", function (e) { scan(e.target || document); });
+})();
