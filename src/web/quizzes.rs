@@ -196,7 +196,7 @@ async fn generate_quiz(
                     }],
                     general: None,
                 },
-                other => FormErrors::from_error(other),
+                other => super::tutor::ask_errors(other),
             };
             index_page(&state, &user, csrf, errors, fields, status_of(&err)).await
         }

@@ -361,6 +361,30 @@ struct AskFields {
     topic_id: String,
 }
 
+/// The errors of a refused question; a used-up allowance says so in words, with when it resets.
+pub fn ask_errors(err: &AppError) -> FormErrors {
+    match err {
+        AppError::QuotaExceeded {
+            retry_after_secs,
+            detail,
+        } => FormErrors::general(quota_message(*retry_after_secs, detail)),
+        other => FormErrors::from_error(other),
+    }
+}
+
+/// "You have used up today's allowance (…). You can ask again in about 3 hours."
+pub fn quota_message(retry_after_secs: u64, detail: &str) -> String {
+    let hours = retry_after_secs.div_ceil(3600);
+    let when = if retry_after_secs < 3600 {
+        "within the hour".to_string()
+    } else if hours == 1 {
+        "in about an hour".to_string()
+    } else {
+        format!("in about {hours} hours")
+    };
+    format!("You have used up today's allowance: {detail}. You can try again {when}.")
+}
+
 fn is_htmx(headers: &HeaderMap) -> bool {
     headers.contains_key("hx-request")
 }
@@ -418,7 +442,7 @@ async fn ask_new(
         Err(err) => {
             let mut form =
                 AskForm::new("/tutor".into(), &csrf.0, Some(topic_groups(&state).await?));
-            form.errors = FormErrors::from_error(&err);
+            form.errors = ask_errors(&err);
             form.message = fields.message;
             form.topic_id = fields.topic_id.trim().parse().ok();
             if is_htmx(&headers) {
@@ -462,7 +486,7 @@ async fn ask_follow_up(
         Err(err @ (AppError::NotFound(_) | AppError::Internal(_))) => Err(err),
         Err(err) => {
             let mut form = AskForm::new(action, &csrf.0, None);
-            form.errors = FormErrors::from_error(&err);
+            form.errors = ask_errors(&err);
             form.message = fields.message;
             if is_htmx(&headers) {
                 return Ok(form_with_errors(&err, form));

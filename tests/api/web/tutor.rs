@@ -144,3 +144,38 @@ db_test!(tutor_streams_a_cited_reply, |app| {
         .await;
     assert_eq!(status, Value::from(404));
 });
+
+db_test!(
+    a_used_up_allowance_is_said_in_words,
+    config = |c| {
+        c.plan_free_doubt_per_day = 1;
+    },
+    |app| {
+        studium::demo::seed(&app.state.db, app.clock.now())
+            .await
+            .expect("seeding the demo content");
+        let b = Browser::open(&app).await;
+        let email = app.unique_email("quota");
+        b.sign_up("Quincy Quota", &email, PASSWORD).await;
+        b.goto("/tutor").await;
+        b.fill("message", "What is a ribosome?").await;
+        b.click("#ask-form button[type=submit]").await;
+        b.find("#tutor-new a.continue-thread").await;
+
+        // The second question of the day is refused above the form, which keeps the text.
+        b.fill("message", "What is a eukaryotic cell?").await;
+        b.click("#ask-form button[type=submit]").await;
+        let alert = b.text("#ask-form .alert-error").await;
+        assert!(alert.contains("used up today's allowance"), "{alert}");
+        assert_eq!(
+            b.find("#message")
+                .await
+                .prop("value")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("What is a eukaryotic cell?")
+        );
+        b.check("tutor-quota").await;
+    }
+);
