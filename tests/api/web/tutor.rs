@@ -132,7 +132,7 @@ db_test!(tutor_streams_a_cited_reply, |app| {
         "{list}"
     );
 
-    // Someone else's thread is not found.
+    // A thread that is not one of mine is not found.
     let status = b
         .js(&format!(
             "return fetch('{}').then(r => r.status);",
