@@ -157,6 +157,17 @@ pub async fn list_topic_quizzes(
     }
     let mut rows = select.limit(limit + 1).all(db).await?;
     let next_cursor = next_page(&mut rows, limit, |q| encode_cursor(q.id));
+    let items = summaries(db, user_id, rows).await?;
+    Ok(Page { items, next_cursor })
+}
+
+/// The quizzes as the user's lists show them: with their question counts and the user's best
+/// score and attempt count.
+async fn summaries(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    rows: Vec<quizzes::Model>,
+) -> AppResult<Vec<QuizSummary>> {
     let ids: Vec<Uuid> = rows.iter().map(|q| q.id).collect();
     let counts: Vec<(Uuid, i64)> = quiz_questions::Entity::find()
         .select_only()
@@ -204,7 +215,34 @@ pub async fn list_topic_quizzes(
             }
         })
         .collect();
-    Ok(Page { items, next_cursor })
+    Ok(items)
+}
+
+/// The quizzes the user generated or has attempted (shared ones included), the newest first,
+/// at most `limit`: the web app's own list of "my quizzes".
+pub async fn my_quizzes(
+    state: &AppState,
+    user_id: Uuid,
+    limit: u64,
+) -> AppResult<Vec<QuizSummary>> {
+    let db = state.db.read();
+    let attempted = Query::select()
+        .column(quiz_attempts::Column::QuizId)
+        .from(quiz_attempts::Entity)
+        .and_where(quiz_attempts::Column::UserId.eq(user_id))
+        .to_owned();
+    let rows = quizzes::Entity::find()
+        .filter(visible_to(user_id))
+        .filter(
+            Condition::any()
+                .add(quizzes::Column::OwnerId.eq(user_id))
+                .add(quizzes::Column::Id.in_subquery(attempted)),
+        )
+        .order_by_desc(quizzes::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    summaries(db, user_id, rows).await
 }
 
 /// `GET /quizzes/{id}`: the quiz and its questions without answers or explanations (SPEC §3

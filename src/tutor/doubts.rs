@@ -10,13 +10,15 @@
 //! and achievements they earn and the reservation's settlement. A provider failure, a timeout or a
 //! cut stream stores nothing and releases the reservation, so no half reply is ever kept.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::StreamExt;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -28,7 +30,9 @@ use crate::ai::provider::{ChatEvent, Role, Turn, TutorRequest};
 use crate::ai::usage::{self, Reservation};
 use crate::ai::{Feature, Source, SourceKind, Usage};
 use crate::db::lock_user;
-use crate::entity::{doubt_messages, doubt_sessions, topics, xp_logs};
+use crate::entity::{
+    doubt_messages, doubt_sessions, lesson_passages, material_chunks, materials, topics, xp_logs,
+};
 use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp::{self, XpSource};
 use crate::http::Page;
@@ -542,6 +546,64 @@ pub async fn delete(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<()> 
     doubt_sessions::Entity::delete_by_id(id).exec(&txn).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// The whole text of each passage the citations name (and a lesson passage's position in its
+/// lesson), by passage id, for pages that show a cited passage in place. Material chunks are
+/// read only from the user's own materials; a passage deleted since is simply absent.
+pub async fn cited_passages(
+    state: &AppState,
+    user_id: Uuid,
+    citations: &[Citation],
+) -> AppResult<HashMap<Uuid, CitedPassage>> {
+    let db = state.db.read();
+    let ids_of = |kind: SourceKind| -> Vec<Uuid> {
+        citations
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| c.id)
+            .collect()
+    };
+    let mut found = HashMap::new();
+    let lesson_ids = ids_of(SourceKind::Lesson);
+    if !lesson_ids.is_empty() {
+        for p in lesson_passages::Entity::find()
+            .filter(lesson_passages::Column::Id.is_in(lesson_ids))
+            .all(db)
+            .await?
+        {
+            found.insert(
+                p.id,
+                CitedPassage {
+                    position: Some(p.position),
+                    text: p.passage_text,
+                },
+            );
+        }
+    }
+    let chunk_ids = ids_of(SourceKind::Material);
+    if !chunk_ids.is_empty() {
+        let own = materials::Entity::find()
+            .select_only()
+            .column(materials::Column::Id)
+            .filter(materials::Column::UserId.eq(user_id))
+            .into_query();
+        for c in material_chunks::Entity::find()
+            .filter(material_chunks::Column::Id.is_in(chunk_ids))
+            .filter(material_chunks::Column::MaterialId.in_subquery(own))
+            .all(db)
+            .await?
+        {
+            found.insert(
+                c.id,
+                CitedPassage {
+                    position: None,
+                    text: c.chunk_text,
+                },
+            );
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

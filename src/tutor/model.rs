@@ -136,3 +136,11 @@ pub struct ExchangeResponse {
 pub struct DeltaEvent {
     pub text: String,
 }
+
+/// A cited passage's whole text, for showing it in place; `position` is a lesson passage's
+/// place in its lesson (none for a material chunk).
+#[derive(Debug, Clone)]
+pub struct CitedPassage {
+    pub position: Option<i32>,
+    pub text: String,
+}

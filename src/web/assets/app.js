@@ -51,3 +51,26 @@
   document.addEventListener("DOMContentLoaded", function () { scan(document); });
   document.addEventListener("htmx:load", function (e) { scan(e.target || document); });
 })();
+
+// --- Tutor and quizzes ---------------------------------------------------------------------
+// A form marked `data-swap-errors` shows the server's answer to a refused request (a 4xx with
+// the form and its errors, which the server retargets onto the form) instead of dropping it.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var d = e.detail;
+    if (!d || !d.xhr || d.xhr.status < 400 || d.xhr.status >= 500) return;
+    var elt = d.requestConfig && d.requestConfig.elt;
+    if (elt && elt.closest && elt.closest("[data-swap-errors]")) {
+      d.shouldSwap = true;
+      d.isError = false;
+    }
+  });
+  // After a refused question, put the focus on the first field in error.
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var form = document.getElementById("ask-form");
+    if (!form || !e.detail || e.detail.elt !== form) return;
+    var bad = form.querySelector("[aria-invalid='true']");
+    if (bad) bad.focus();
+  });
+})();
