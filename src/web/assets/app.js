@@ -58,8 +58,12 @@
       bar.value = Math.round((e.detail.loaded * 100) / e.detail.total);
     }
   });
+  // The form that sent a request (an event's `elt` may be its target instead).
+  function sender(e) {
+    return uploadForm((e.detail.requestConfig && e.detail.requestConfig.elt) || e.detail.elt || e.target);
+  }
   document.addEventListener("htmx:beforeSwap", function (e) {
-    if (!uploadForm(e.detail.elt)) return;
+    if (!sender(e)) return;
     var status = e.detail.xhr.status;
     if (status >= 400 && status < 500 && status !== 401 && status !== 403) {
       e.detail.shouldSwap = true;
@@ -67,7 +71,7 @@
     }
   });
   document.addEventListener("htmx:sendError", function (e) {
-    var form = uploadForm(e.detail.elt);
+    var form = sender(e);
     if (!form) return;
     var bar = form.querySelector("progress");
     if (bar) bar.hidden = true;

@@ -105,7 +105,9 @@ db_test!(upload_a_note_see_it_get_ready_find_and_delete_it, |app| {
     b.wait_for_path("/materials").await;
     b.find("#no-materials").await;
     let gone = b
-        .js(&format!("return fetch('{detail_path}').then(r => r.status)"))
+        .js(&format!(
+            "return fetch('{detail_path}').then(r => r.status)"
+        ))
         .await;
     assert_eq!(gone.as_i64(), Some(404));
 });
