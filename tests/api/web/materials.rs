@@ -4,7 +4,27 @@ use super::browser::Browser;
 use crate::db_test;
 use crate::helpers::PASSWORD;
 
+/// A ready material of another student, written straight to the database.
+async fn someone_elses_note(app: &crate::helpers::TestApp) -> uuid::Uuid {
+    let other = app.student().await;
+    let txn = app.state.db.begin_write().await.unwrap();
+    let id = studium::materials::search::insert_text_material(
+        &txn,
+        &app.state.ai,
+        other.id.parse().unwrap(),
+        None,
+        "Private mitochondria notes",
+        "Mitochondria notes that belong to somebody else.",
+        app.clock.now(),
+    )
+    .await
+    .expect("inserting a material");
+    txn.commit().await.unwrap();
+    id
+}
+
 db_test!(upload_a_note_see_it_get_ready_find_and_delete_it, |app| {
+    let theirs = someone_elses_note(&app).await;
     let b = Browser::open(&app).await;
     let email = app.unique_email("notes");
     b.sign_up("Nora Notes", &email, PASSWORD).await;
@@ -96,7 +116,22 @@ db_test!(upload_a_note_see_it_get_ready_find_and_delete_it, |app| {
     let mark = b.text("#search-hits mark").await;
     assert!(mark.eq_ignore_ascii_case("mitochondria"), "{mark}");
     b.wait_for_text("#search-hits", "section 1").await;
+    let hits = b.text("#search-hits").await;
+    assert!(
+        !hits.contains("Private"),
+        "only my own notes are searched: {hits}"
+    );
     b.check("matsoc-materials-search").await;
+
+    // Someone else's note is not found on any of its pages.
+    for path in ["", "/row", "/status", "/download"] {
+        let status = b
+            .js(&format!(
+                "return fetch('/materials/{theirs}{path}').then(r => r.status)"
+            ))
+            .await;
+        assert_eq!(status.as_i64(), Some(404), "/materials/{{id}}{path}");
+    }
 
     // Deleting asks first, then the note is gone.
     b.goto(&detail_path).await;
