@@ -56,7 +56,29 @@ async fn upload_material(
     user: CurrentUser,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
-    let mut multipart = multipart.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let multipart = multipart.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let material = upload_form(&state, user.id, multipart, UploadClient::Api).await?;
+    Ok((StatusCode::ACCEPTED, Json(material)).into_response())
+}
+
+/// Who sent an upload form: the JSON API's clients, or the web app's page, whose form also
+/// carries its CSRF field and sends an empty `topic_id` for "no topic".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadClient {
+    Api,
+    WebPage,
+}
+
+/// Reads an upload form (`file`, optional `topic_id` and `title`) as it streams in, storing
+/// the file through [`service::receive`] and recording it with [`service::create`]. Any other
+/// field is a 422, and a refused upload leaves nothing stored.
+pub async fn upload_form(
+    state: &AppState,
+    user_id: Uuid,
+    mut multipart: Multipart,
+    client: UploadClient,
+) -> AppResult<MaterialView> {
+    let web = client == UploadClient::WebPage;
     let mut received: Option<service::Received> = None;
     let mut topic_id = None;
     let mut title = None;
@@ -74,16 +96,21 @@ async fn upload_material(
                     }
                     let file_name = field.file_name().map(str::to_string);
                     received = Some(
-                        service::receive(&state, user.id, file_name.as_deref(), &mut field).await?,
+                        service::receive(state, user_id, file_name.as_deref(), &mut field).await?,
                     );
                 }
                 "topic_id" => {
                     let text = small_field(&mut field, "topic_id").await?;
-                    let id = Uuid::parse_str(text.trim())
-                        .map_err(|_| AppError::invalid("topic_id", "not a UUID"))?;
-                    topic_id = Some(id);
+                    if !(web && text.trim().is_empty()) {
+                        let id = Uuid::parse_str(text.trim())
+                            .map_err(|_| AppError::invalid("topic_id", "not a UUID"))?;
+                        topic_id = Some(id);
+                    }
                 }
                 "title" => title = Some(small_field(&mut field, "title").await?),
+                "csrf_token" if web => {
+                    small_field(&mut field, "csrf_token").await?;
+                }
                 other => {
                     return Err(AppError::invalid(
                         other.to_string(),
@@ -104,8 +131,7 @@ async fn upload_material(
         return Err(err);
     }
     let received = received.ok_or_else(|| AppError::invalid("file", "a file is required"))?;
-    let material = service::create(&state, user.id, received, topic_id, title).await?;
-    Ok((StatusCode::ACCEPTED, Json(material)).into_response())
+    service::create(state, user_id, received, topic_id, title).await
 }
 
 /// A short text form field, at most [`MAX_FIELD_BYTES`].
@@ -179,6 +205,11 @@ async fn download_material(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Response> {
     let content = service::content(&state, user.id, id).await?;
+    Ok(content_response(content))
+}
+
+/// The stored file as an attachment, with its type, size and name.
+pub fn content_response(content: service::Content) -> Response {
     let m = &content.material;
     let mut response = Response::new(Body::from_stream(content.body));
     let headers = response.headers_mut();
@@ -201,7 +232,7 @@ async fn download_material(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
-    Ok(response)
+    response
 }
 
 /// `attachment` with the name twice: an ASCII fallback (quotes, backslashes and anything

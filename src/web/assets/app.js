@@ -74,3 +74,71 @@
     if (bad) bad.focus();
   });
 })();
+
+// Notes (materials): the upload form's progress bar, a size check before sending, and the
+// form's field errors on a refused upload (htmx swaps only 2xx answers by default).
+(function () {
+  "use strict";
+  function uploadForm(el) {
+    return el && el.closest ? el.closest("form[data-upload-progress]") : null;
+  }
+  function showFileError(form, text) {
+    var input = form.querySelector("input[type=file]");
+    if (!input) return;
+    var error = form.querySelector("#file-error");
+    if (!error) {
+      error = document.createElement("p");
+      error.id = "file-error";
+      error.className = "field-error";
+      error.setAttribute("role", "alert");
+      input.insertAdjacentElement("afterend", error);
+    }
+    error.textContent = text;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", "file-error");
+    if (input.parentElement) input.parentElement.classList.add("has-error");
+  }
+  document.addEventListener("htmx:confirm", function (e) {
+    var form = uploadForm(e.target);
+    if (!form || form !== e.target) return;
+    var input = form.querySelector("input[type=file]");
+    var max = input ? Number(input.getAttribute("data-max-bytes")) : 0;
+    var file = input && input.files && input.files[0];
+    if (file && max > 0 && file.size > max) {
+      e.preventDefault();
+      showFileError(form, "This file is larger than the upload limit of " +
+        (max / (1024 * 1024)).toFixed(1) + " MB.");
+    }
+  });
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = uploadForm(e.target);
+    var bar = form && form.querySelector("progress");
+    if (bar) { bar.value = 0; bar.hidden = false; }
+  });
+  document.addEventListener("htmx:xhr:progress", function (e) {
+    var form = uploadForm(e.target);
+    var bar = form && form.querySelector("progress");
+    if (bar && e.detail && e.detail.lengthComputable && e.detail.total > 0) {
+      bar.value = Math.round((e.detail.loaded * 100) / e.detail.total);
+    }
+  });
+  // The form that sent a request (an event's `elt` may be its target instead).
+  function sender(e) {
+    return uploadForm((e.detail.requestConfig && e.detail.requestConfig.elt) || e.detail.elt || e.target);
+  }
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (!sender(e)) return;
+    var status = e.detail.xhr.status;
+    if (status >= 400 && status < 500 && status !== 401 && status !== 403) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:sendError", function (e) {
+    var form = sender(e);
+    if (!form) return;
+    var bar = form.querySelector("progress");
+    if (bar) bar.hidden = true;
+    showFileError(form, "The upload was interrupted. If the file is large, it may be over the limit; otherwise try again.");
+  });
+})();
