@@ -97,13 +97,13 @@ def prepare(server):
     session = api(base, "POST", "/study-sessions/start", token, {})
     api(base, "POST", f"/study-sessions/{session['id']}/stop", token, {})
     doubt = api(base, "POST", "/doubts", token, {"topic_id": topic["id"], "message": "What is this topic about?"})
-    quiz = api(base, "POST", f"/topics/{topic['id']}/quizzes", token, {})
+    quiz = api(base, "POST", f"/topics/{topic['id']}/quizzes", token, {})["quiz"]
     answers = [{"question_id": q["id"], "answer": q["options"][0]} for q in quiz["questions"]]
     attempt = api(base, "POST", f"/quizzes/{quiz['id']}/attempts", token, {"answers": answers})
     material = upload(base, token, "notes.md", "# Photosynthesis\n\nChlorophyll absorbs light.\n" * 20)
     request = api(base, "POST", "/friends/requests", token, {"addressee_id": friend_id})
     api(base, "POST", f"/friends/requests/{request['id']}/accept", friend_token, {})
-    doubt_id = doubt.get("id") or doubt.get("session", {}).get("id")
+    doubt_id = doubt["doubt_session"]["id"]
     pages = [
         "/", "/learn", f"/learn/subjects/{subject['id']}", f"/learn/topics/{topic['id']}",
         f"/learn/lessons/{lessons[0]['id']}", "/study", "/tutor", f"/tutor/{doubt_id}", "/quizzes",
