@@ -13,7 +13,7 @@ and max per page, and the ratio of the worst p99 to the 50 ms limit.
 """
 
 import argparse
-import http.cookiejar
+from http.cookiejar import CookieJar
 import json
 import os
 import re
@@ -36,7 +36,7 @@ class Browser:
 
     def __init__(self, base):
         self.base = base
-        self.jar = http.cookiejar.CookieJar()
+        self.jar = CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
     def get(self, path):
@@ -99,7 +99,7 @@ def prepare(server):
     doubt = api(base, "POST", "/doubts", token, {"topic_id": topic["id"], "message": "What is this topic about?"})
     quiz = api(base, "POST", f"/topics/{topic['id']}/quizzes", token, {})["quiz"]
     answers = [{"question_id": q["id"], "answer": q["options"][0]} for q in quiz["questions"]]
-    attempt = api(base, "POST", f"/quizzes/{quiz['id']}/attempts", token, {"answers": answers})
+    attempt = api(base, "POST", f"/quizzes/{quiz['id']}/attempts", token, {"answers": answers})["attempt"]
     material = upload(base, token, "notes.md", "# Photosynthesis\n\nChlorophyll absorbs light.\n" * 20)
     request = api(base, "POST", "/friends/requests", token, {"addressee_id": friend_id})
     api(base, "POST", f"/friends/requests/{request['id']}/accept", friend_token, {})

@@ -1,5 +1,6 @@
 //! The web app in a browser: signing up, in and out; the session cookie and the CSRF guard.
 
+use fantoccini::key::Key;
 use reqwest::StatusCode;
 
 use super::browser::Browser;
@@ -146,3 +147,29 @@ db_test!(session_cookie_and_csrf_guard, |app| {
     assert_eq!(replay.status(), StatusCode::SEE_OTHER);
     assert_eq!(replay.headers()["location"], "/signin");
 });
+
+db_test!(
+    signing_in_works_from_the_keyboard_alone_with_a_visible_focus,
+    |app| {
+        let student = app.student().await;
+        let b = Browser::open(&app).await;
+        b.goto("/signin").await;
+        // The first Tab reaches the skip link, and the focused element is outlined.
+        let skip = b.tab_to(".skip-link", 1).await;
+        assert_ne!(skip.css_value("outline-style").await.unwrap(), "none");
+        let email = b.tab_to("#email", 10).await;
+        assert_ne!(email.css_value("outline-style").await.unwrap(), "none");
+        email.send_keys(&student.email).await.unwrap();
+        b.press(Key::Tab).await;
+        b.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&student.password)
+            .await
+            .unwrap();
+        b.press(Key::Enter).await;
+        b.wait_for_path("/").await;
+        b.find("#total-xp").await;
+    }
+);

@@ -10,7 +10,9 @@ use std::process::Stdio;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -191,6 +193,32 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.expect("clicking");
+    }
+
+    /// Presses one key on the keyboard (on whatever has the focus).
+    pub async fn press(&self, key: Key) {
+        let value: char = key.into();
+        let actions = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value })
+            .then(KeyAction::Up { value });
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("pressing a key");
+    }
+
+    /// Presses Tab until the element matching `css` has the focus (at most `max` times), and
+    /// gives that element.
+    pub async fn tab_to(&self, css: &str, max: usize) -> Element {
+        let target = self.find(css).await;
+        for _ in 0..max {
+            self.press(Key::Tab).await;
+            let active = self.client.active_element().await.expect("the focus");
+            if active.element_id() == target.element_id() {
+                return active;
+            }
+        }
+        panic!("Tab never reached `{css}` in {max} presses");
     }
 
     /// Runs a script in the page and gives its result.
