@@ -19,15 +19,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(has_many = "super::user_achievements::Entity")]
-    UserAchievements,
-}
-
-impl Related<super::user_achievements::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::UserAchievements.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

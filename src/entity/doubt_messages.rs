@@ -17,22 +17,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
 }
 
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::doubt_sessions::Entity",
-        from = "Column::DoubtSessionId",
-        to = "super::doubt_sessions::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    DoubtSessions,
-}
-
-impl Related<super::doubt_sessions::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::DoubtSessions.def()
-    }
+relations! {
+    DoubtSessions: DoubtSessionId -> doubt_sessions,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -15,43 +15,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::UserId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Users,
-    #[sea_orm(
-        belongs_to = "super::topics::Entity",
-        from = "Column::TopicId",
-        to = "super::topics::Column::Id",
-        on_update = "NoAction",
-        on_delete = "SetNull"
-    )]
-    Topics,
-    #[sea_orm(has_many = "super::doubt_messages::Entity")]
-    DoubtMessages,
-}
-
-impl Related<super::users::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Users.def()
-    }
-}
-
-impl Related<super::topics::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Topics.def()
-    }
-}
-
-impl Related<super::doubt_messages::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::DoubtMessages.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -15,23 +15,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::RequesterId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Requester,
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::AddresseeId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Addressee,
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -19,22 +19,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
 }
 
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::lessons::Entity",
-        from = "Column::LessonId",
-        to = "super::lessons::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Lessons,
-}
-
-impl Related<super::lessons::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Lessons.def()
-    }
+relations! {
+    Lessons: LessonId -> lessons,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -16,36 +16,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::UserId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Users,
-    #[sea_orm(
-        belongs_to = "super::lessons::Entity",
-        from = "Column::LessonId",
-        to = "super::lessons::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Lessons,
-}
-
-impl Related<super::users::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Users.def()
-    }
-}
-
-impl Related<super::lessons::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Lessons.def()
-    }
+relations! {
+    Lessons: LessonId -> lessons,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -20,28 +20,11 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::topics::Entity",
-        from = "Column::TopicId",
-        to = "super::topics::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Restrict"
-    )]
-    Topics,
-    #[sea_orm(has_many = "super::lesson_progress::Entity")]
-    LessonProgress,
-}
-
-impl Related<super::topics::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Topics.def()
-    }
-}
+pub enum Relation {}
 
 impl Related<super::lesson_progress::Entity> for Entity {
     fn to() -> RelationDef {
-        Relation::LessonProgress.def()
+        super::lesson_progress::Relation::Lessons.def().rev()
     }
 }
 

@@ -19,22 +19,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
 }
 
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::materials::Entity",
-        from = "Column::MaterialId",
-        to = "super::materials::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Materials,
-}
-
-impl Related<super::materials::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Materials.def()
-    }
+relations! {
+    Materials: MaterialId -> materials,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,5 +1,39 @@
 //! SeaORM entities, one file per table and named as the table (docs/DATA_MODEL.md).
 //! Only the mapping lives here; behaviour goes in the area modules.
+//!
+//! A table declares only the relations some query follows (`find_also_related`,
+//! `inner_join`), with [`relations!`]; the foreign keys themselves, with their
+//! `ON DELETE` rules, are the migrations' (`migration/src`), not the entities'.
+
+/// A table's `Relation` enum and its `Related` impls, one per foreign key a query
+/// follows: `Variant: Column -> table` says that this table's `Column` holds an
+/// `id` of `table`. The other side of such a link, where a query needs it, is that
+/// relation reversed (`super::table::Relation::Variant.def().rev()`).
+macro_rules! relations {
+    ($($variant:ident: $column:ident -> $table:ident),+ $(,)?) => {
+        #[derive(Copy, Clone, Debug, EnumIter)]
+        pub enum Relation {
+            $($variant,)+
+        }
+
+        impl RelationTrait for Relation {
+            fn def(&self) -> RelationDef {
+                match *self {
+                    $(Self::$variant => Entity::belongs_to(super::$table::Entity)
+                        .from(Column::$column)
+                        .to(super::$table::Column::Id)
+                        .into(),)+
+                }
+            }
+        }
+
+        $(impl Related<super::$table::Entity> for Entity {
+            fn to() -> RelationDef {
+                Relation::$variant.def()
+            }
+        })+
+    };
+}
 
 pub mod prelude;
 

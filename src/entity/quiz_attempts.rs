@@ -23,35 +23,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::UserId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Users,
-    #[sea_orm(
-        belongs_to = "super::quizzes::Entity",
-        from = "Column::QuizId",
-        to = "super::quizzes::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Quizzes,
-}
-
-impl Related<super::users::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Users.def()
-    }
-}
-
-impl Related<super::quizzes::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Quizzes.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

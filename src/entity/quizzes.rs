@@ -20,53 +20,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::topics::Entity",
-        from = "Column::TopicId",
-        to = "super::topics::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Topics,
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::CreatedBy",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "SetNull"
-    )]
-    Creator,
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::OwnerId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Owner,
-    #[sea_orm(has_many = "super::quiz_questions::Entity")]
-    QuizQuestions,
-    #[sea_orm(has_many = "super::quiz_attempts::Entity")]
-    QuizAttempts,
-}
-
-impl Related<super::topics::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Topics.def()
-    }
-}
-
-impl Related<super::quiz_questions::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::QuizQuestions.def()
-    }
-}
-
-impl Related<super::quiz_attempts::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::QuizAttempts.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -21,49 +21,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::UserId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Users,
-    #[sea_orm(
-        belongs_to = "super::subjects::Entity",
-        from = "Column::SubjectId",
-        to = "super::subjects::Column::Id",
-        on_update = "NoAction",
-        on_delete = "SetNull"
-    )]
-    Subjects,
-    #[sea_orm(
-        belongs_to = "super::topics::Entity",
-        from = "Column::TopicId",
-        to = "super::topics::Column::Id",
-        on_update = "NoAction",
-        on_delete = "SetNull"
-    )]
-    Topics,
-}
-
-impl Related<super::users::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Users.def()
-    }
-}
-
-impl Related<super::subjects::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Subjects.def()
-    }
-}
-
-impl Related<super::topics::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Topics.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -19,23 +19,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(has_many = "super::topics::Entity")]
-    Topics,
-    #[sea_orm(has_many = "super::study_sessions::Entity")]
-    StudySessions,
-}
-
-impl Related<super::topics::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Topics.def()
-    }
-}
-
-impl Related<super::study_sessions::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::StudySessions.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -21,36 +21,8 @@ pub struct Model {
     pub quiz_score_avg: Option<f64>,
 }
 
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::users::Entity",
-        from = "Column::UserId",
-        to = "super::users::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Users,
-    #[sea_orm(
-        belongs_to = "super::topics::Entity",
-        from = "Column::TopicId",
-        to = "super::topics::Column::Id",
-        on_update = "NoAction",
-        on_delete = "Cascade"
-    )]
-    Topics,
-}
-
-impl Related<super::users::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Users.def()
-    }
-}
-
-impl Related<super::topics::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Topics.def()
-    }
+relations! {
+    Topics: TopicId -> topics,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
