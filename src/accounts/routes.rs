@@ -1,8 +1,9 @@
 //! HTTP handlers of the accounts area: extract, call one service function, answer.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use super::model::*;
 use super::service::{self, ClientInfo};
 use super::{AdminUser, CurrentUser};
 use crate::http::Page;
-use crate::http::error::{AppResult, Problem};
+use crate::http::error::{AppError, AppResult, Problem};
 use crate::http::extract::{AppJson, AppPath, AppQuery, ClientIp};
 use crate::state::AppState;
 
@@ -31,13 +32,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_update_user))
 }
 
-fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
-    ClientInfo {
-        ip: ip.0,
-        user_agent: headers
+/// Where the request came from (its address and `User-Agent`), for the rate limits and the
+/// session list.
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(String::from),
+            .map(String::from);
+        Ok(ClientInfo { ip, user_agent })
     }
 }
 
@@ -47,15 +57,13 @@ fn client(ip: ClientIp, headers: &HeaderMap) -> ClientInfo {
         (status = 201, description = "Account created and signed in", body = AuthResponse),
         (status = 409, description = "Email already registered", body = Problem),
         (status = 422, description = "Invalid fields or a common password", body = Problem),
-        (status = 429, description = "Too many attempts", body = Problem),
     ))]
 async fn register(
     State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
+    client: ClientInfo,
     AppJson(req): AppJson<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<AuthResponse>)> {
-    let res = service::register(&state, req, &client(ip, &headers)).await?;
+    let res = service::register(&state, req, &client).await?;
     Ok((StatusCode::CREATED, Json(res)))
 }
 
@@ -65,17 +73,13 @@ async fn register(
         (status = 200, body = AuthResponse),
         (status = 401, description = "Invalid email or password", body = Problem),
         (status = 403, description = "Account deactivated", body = Problem),
-        (status = 429, description = "Too many attempts", body = Problem),
     ))]
 async fn login(
     State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
+    client: ClientInfo,
     AppJson(req): AppJson<LoginRequest>,
 ) -> AppResult<Json<AuthResponse>> {
-    Ok(Json(
-        service::login(&state, req, &client(ip, &headers)).await?,
-    ))
+    Ok(Json(service::login(&state, req, &client).await?))
 }
 
 /// Sign in with a Google ID token whose email Google has verified. Links to an account with
@@ -87,18 +91,14 @@ async fn login(
         (status = 401, description = "Token not valid, or its email not verified by Google", body = Problem),
         (status = 404, description = "Google sign-in is not configured on this server (`not-available`)", body = Problem),
         (status = 409, description = "A concurrent sign-in changed the account first; try again", body = Problem),
-        (status = 429, description = "Too many attempts", body = Problem),
         (status = 503, description = "Google's keys could not be fetched", body = Problem),
     ))]
 async fn google(
     State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
+    client: ClientInfo,
     AppJson(req): AppJson<GoogleSignInRequest>,
 ) -> AppResult<Json<AuthResponse>> {
-    Ok(Json(
-        service::google_sign_in(&state, req, &client(ip, &headers)).await?,
-    ))
+    Ok(Json(service::google_sign_in(&state, req, &client).await?))
 }
 
 /// Exchange a refresh token for a new pair; each refresh token works once.
@@ -107,22 +107,18 @@ async fn google(
         (status = 200, body = AuthResponse),
         (status = 401, description = "Invalid, expired or reused token (reuse ends the session)", body = Problem),
         (status = 409, description = "Used a moment ago by a parallel request (`refresh-token-rotated`); the session goes on", body = Problem),
-        (status = 429, body = Problem),
     ))]
 async fn refresh(
     State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
+    client: ClientInfo,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> AppResult<Json<AuthResponse>> {
-    Ok(Json(
-        service::refresh(&state, req, &client(ip, &headers)).await?,
-    ))
+    Ok(Json(service::refresh(&state, req, &client).await?))
 }
 
 /// End this session: its refresh and access tokens stop working at once.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem)))]
+    responses((status = 204)))]
 async fn logout(State(state): State<AppState>, user: CurrentUser) -> AppResult<StatusCode> {
     service::logout(&state, &user).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -134,24 +130,25 @@ async fn logout(State(state): State<AppState>, user: CurrentUser) -> AppResult<S
         (status = 429, description = "Too many attempts from this address", body = Problem)))]
 async fn verify_email(
     State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
+    client: ClientInfo,
     AppJson(req): AppJson<TokenRequest>,
 ) -> AppResult<StatusCode> {
-    service::verify_email(&state, req, &client(ip, &headers)).await?;
+    service::verify_email(&state, req, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Send the verification email again.
 #[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", security(("bearer" = [])),
-    responses((status = 202, body = AcceptedResponse), (status = 409, description = "Already verified", body = Problem), (status = 429, body = Problem)))]
+    responses(
+        (status = 202, body = AcceptedResponse),
+        (status = 409, description = "Already verified", body = Problem),
+    ))]
 async fn resend_verification(
     State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
+    client: ClientInfo,
     user: CurrentUser,
 ) -> AppResult<(StatusCode, Json<AcceptedResponse>)> {
-    service::resend_verification(&state, &user, &client(ip, &headers)).await?;
+    service::resend_verification(&state, &user, &client).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(AcceptedResponse {
@@ -162,14 +159,13 @@ async fn resend_verification(
 
 /// Ask for a password-reset email. Answers 202 whether or not the address is registered.
 #[utoipa::path(post, path = "/auth/password-reset", tag = "auth", request_body = PasswordResetRequest,
-    responses((status = 202, body = AcceptedResponse), (status = 429, body = Problem)))]
+    responses((status = 202, body = AcceptedResponse)))]
 async fn request_password_reset(
     State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
+    client: ClientInfo,
     AppJson(req): AppJson<PasswordResetRequest>,
 ) -> AppResult<(StatusCode, Json<AcceptedResponse>)> {
-    service::request_password_reset(&state, req, &client(ip, &headers)).await?;
+    service::request_password_reset(&state, req, &client).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(AcceptedResponse {
@@ -180,22 +176,25 @@ async fn request_password_reset(
 
 /// Set a new password with the token from the reset email; ends every session.
 #[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm,
-    responses((status = 204), (status = 422, body = Problem),
-        (status = 429, description = "Too many attempts from this address", body = Problem)))]
+    responses(
+        (status = 204),
+        (status = 429, description = "Too many attempts from this address", body = Problem),
+    ))]
 async fn confirm_password_reset(
     State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
+    client: ClientInfo,
     AppJson(req): AppJson<PasswordResetConfirm>,
 ) -> AppResult<StatusCode> {
-    service::confirm_password_reset(&state, req, &client(ip, &headers)).await?;
+    service::confirm_password_reset(&state, req, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Change the password; ends every session, this one included.
 #[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = PasswordChangeRequest, security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem),
-        (status = 429, description = "Too many attempts for this account", body = Problem)))]
+    responses(
+        (status = 204),
+        (status = 429, description = "Too many attempts for this account", body = Problem),
+    ))]
 async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -207,7 +206,7 @@ async fn change_password(
 
 /// List users (admin), optionally filtered by part of an email or name.
 #[utoipa::path(get, path = "/admin/users", tag = "admin", params(AdminUserQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<AdminUserView>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<AdminUserView>)))]
 async fn admin_list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -219,8 +218,10 @@ async fn admin_list_users(
 /// Change a user's role or deactivate them (admin). Deactivation ends their sessions at once.
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", request_body = AdminUpdateUserRequest,
     params(("id" = Uuid, Path, description = "User id")), security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "Admins cannot deactivate or demote themselves (`cannot-demote-self`)", body = Problem)))]
+    responses(
+        (status = 200, body = UserView),
+        (status = 409, description = "Admins cannot deactivate or demote themselves (`cannot-demote-self`)", body = Problem),
+    ))]
 async fn admin_update_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

@@ -22,7 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Your plan, its AI allowances, and what you have used today (UTC) and this month. An AI
 /// request over an allowance answers 429 `quota-exceeded` with `Retry-After`.
 #[utoipa::path(get, path = "/me/ai-usage", tag = "me", security(("bearer" = [])),
-    responses((status = 200, body = MyAiUsage), (status = 401, body = Problem)))]
+    responses((status = 200, body = MyAiUsage)))]
 async fn my_ai_usage(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -36,8 +36,6 @@ async fn my_ai_usage(
     security(("bearer" = [])),
     responses(
         (status = 200, body = AiUsageReport),
-        (status = 401, body = Problem),
-        (status = 403, description = "Not an admin", body = Problem),
         (status = 422, description = "Unknown `group_by`, a bound that is neither a timestamp nor a date, or `from` not before `to`", body = Problem),
     ))]
 async fn admin_ai_usage(

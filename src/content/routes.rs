@@ -30,7 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// List subjects in the catalogue's order.
 #[utoipa::path(get, path = "/subjects", tag = "content", params(PageParams), security(("bearer" = [])),
-    responses((status = 200, body = Page<SubjectView>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Page<SubjectView>)))]
 async fn list_subjects(
     State(state): State<AppState>,
     _user: CurrentUser,
@@ -43,9 +43,7 @@ async fn list_subjects(
 #[utoipa::path(post, path = "/subjects", tag = "content", request_body = CreateSubjectRequest, security(("bearer" = [])),
     responses(
         (status = 201, body = SubjectView),
-        (status = 403, body = Problem),
         (status = 409, description = "A subject with this name exists", body = Problem),
-        (status = 422, body = Problem),
     ))]
 async fn create_subject(
     State(state): State<AppState>,
@@ -59,7 +57,7 @@ async fn create_subject(
 /// One subject.
 #[utoipa::path(get, path = "/subjects/{id}", tag = "content",
     params(("id" = Uuid, Path, description = "Subject id")), security(("bearer" = [])),
-    responses((status = 200, body = SubjectView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = SubjectView)))]
 async fn get_subject(
     State(state): State<AppState>,
     _user: CurrentUser,
@@ -73,10 +71,7 @@ async fn get_subject(
     params(("id" = Uuid, Path, description = "Subject id")), security(("bearer" = [])),
     responses(
         (status = 200, body = SubjectView),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
         (status = 409, description = "A subject with this name exists", body = Problem),
-        (status = 422, body = Problem),
     ))]
 async fn update_subject(
     State(state): State<AppState>,
@@ -94,8 +89,6 @@ async fn update_subject(
     params(("id" = Uuid, Path, description = "Subject id"), DeleteQuery), security(("bearer" = [])),
     responses(
         (status = 204),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
         (status = 409, description = "The subject's topics have quizzes (`has-quizzes`), or it still has lessons (`has-lessons`) or topics (`has-topics`)", body = Problem),
     ))]
 async fn delete_subject(
@@ -111,7 +104,7 @@ async fn delete_subject(
 /// List a subject's topics in order.
 #[utoipa::path(get, path = "/subjects/{id}/topics", tag = "content",
     params(("id" = Uuid, Path, description = "Subject id"), PageParams), security(("bearer" = [])),
-    responses((status = 200, body = Page<TopicView>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Page<TopicView>)))]
 async fn list_topics(
     State(state): State<AppState>,
     _user: CurrentUser,
@@ -126,10 +119,7 @@ async fn list_topics(
     params(("id" = Uuid, Path, description = "Subject id")), security(("bearer" = [])),
     responses(
         (status = 201, body = TopicView),
-        (status = 403, body = Problem),
-        (status = 404, description = "No such subject", body = Problem),
         (status = 409, description = "The subject has a topic with this name", body = Problem),
-        (status = 422, body = Problem),
     ))]
 async fn create_topic(
     State(state): State<AppState>,
@@ -144,7 +134,7 @@ async fn create_topic(
 /// One topic.
 #[utoipa::path(get, path = "/topics/{id}", tag = "content",
     params(("id" = Uuid, Path, description = "Topic id")), security(("bearer" = [])),
-    responses((status = 200, body = TopicView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = TopicView)))]
 async fn get_topic(
     State(state): State<AppState>,
     _user: CurrentUser,
@@ -158,10 +148,7 @@ async fn get_topic(
     params(("id" = Uuid, Path, description = "Topic id")), security(("bearer" = [])),
     responses(
         (status = 200, body = TopicView),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
         (status = 409, description = "The subject has a topic with this name", body = Problem),
-        (status = 422, body = Problem),
     ))]
 async fn update_topic(
     State(state): State<AppState>,
@@ -179,8 +166,6 @@ async fn update_topic(
     params(("id" = Uuid, Path, description = "Topic id"), DeleteQuery), security(("bearer" = [])),
     responses(
         (status = 204),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
         (status = 409, description = "The topic has quizzes (`has-quizzes`) or lessons (`has-lessons`)", body = Problem),
     ))]
 async fn delete_topic(
@@ -196,7 +181,7 @@ async fn delete_topic(
 /// List a topic's lessons in order (without their bodies), each with whether I completed it.
 #[utoipa::path(get, path = "/topics/{id}/lessons", tag = "content",
     params(("id" = Uuid, Path, description = "Topic id"), PageParams), security(("bearer" = [])),
-    responses((status = 200, body = Page<LessonSummary>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Page<LessonSummary>)))]
 async fn list_lessons(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -211,12 +196,7 @@ async fn list_lessons(
 /// Add a lesson to a topic (admin). `video` and `pdf` lessons need a `content_url`.
 #[utoipa::path(post, path = "/topics/{id}/lessons", tag = "content", request_body = CreateLessonRequest,
     params(("id" = Uuid, Path, description = "Topic id")), security(("bearer" = [])),
-    responses(
-        (status = 201, body = LessonView),
-        (status = 403, body = Problem),
-        (status = 404, description = "No such topic", body = Problem),
-        (status = 422, body = Problem),
-    ))]
+    responses((status = 201, body = LessonView)))]
 async fn create_lesson(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -230,7 +210,7 @@ async fn create_lesson(
 /// One lesson with its Markdown body and whether I completed it.
 #[utoipa::path(get, path = "/lessons/{id}", tag = "content",
     params(("id" = Uuid, Path, description = "Lesson id")), security(("bearer" = [])),
-    responses((status = 200, body = LessonView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = LessonView)))]
 async fn get_lesson(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -242,12 +222,7 @@ async fn get_lesson(
 /// Change a lesson (admin); `topic_id` moves it to another topic.
 #[utoipa::path(patch, path = "/lessons/{id}", tag = "content", request_body = UpdateLessonRequest,
     params(("id" = Uuid, Path, description = "Lesson id")), security(("bearer" = [])),
-    responses(
-        (status = 200, body = LessonView),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem),
-    ))]
+    responses((status = 200, body = LessonView)))]
 async fn update_lesson(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -262,7 +237,7 @@ async fn update_lesson(
 /// Delete a lesson and everyone's progress on it (admin).
 #[utoipa::path(delete, path = "/lessons/{id}", tag = "content",
     params(("id" = Uuid, Path, description = "Lesson id")), security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn delete_lesson(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -276,7 +251,7 @@ async fn delete_lesson(
 /// repeating it changes nothing and awards 0.
 #[utoipa::path(post, path = "/lessons/{id}/complete", tag = "content",
     params(("id" = Uuid, Path, description = "Lesson id")), security(("bearer" = [])),
-    responses((status = 200, body = CompleteLessonResponse), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = CompleteLessonResponse)))]
 async fn complete_lesson(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -287,7 +262,7 @@ async fn complete_lesson(
 
 /// My progress: lessons completed and mastery, per subject and per topic.
 #[utoipa::path(get, path = "/me/progress", tag = "content", security(("bearer" = [])),
-    responses((status = 200, body = ProgressResponse), (status = 401, body = Problem)))]
+    responses((status = 200, body = ProgressResponse)))]
 async fn my_progress(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// List background jobs (admin), newest first, optionally by status and kind.
 #[utoipa::path(get, path = "/admin/jobs", tag = "admin", params(JobQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<JobView>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<JobView>)))]
 async fn list_jobs(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -35,7 +35,7 @@ async fn list_jobs(
 /// One background job (admin), with its attempts and last error.
 #[utoipa::path(get, path = "/admin/jobs/{id}", tag = "admin",
     params(("id" = Uuid, Path, description = "Job id")), security(("bearer" = [])),
-    responses((status = 200, body = JobView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = JobView)))]
 async fn get_job(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -47,8 +47,10 @@ async fn get_job(
 /// Queue a dead job again with its attempts reset (admin).
 #[utoipa::path(post, path = "/admin/jobs/{id}/retry", tag = "admin",
     params(("id" = Uuid, Path, description = "Job id")), security(("bearer" = [])),
-    responses((status = 200, body = JobView), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "The job is not dead (`job-not-retryable`), or a live job with its unique key exists (`job-duplicate`)", body = Problem)))]
+    responses(
+        (status = 200, body = JobView),
+        (status = 409, description = "The job is not dead (`job-not-retryable`), or a live job with its unique key exists (`job-duplicate`)", body = Problem),
+    ))]
 async fn retry_job(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -9,7 +9,7 @@ use super::model::TopicMasteryView;
 use super::service;
 use crate::accounts::CurrentUser;
 use crate::http::Page;
-use crate::http::error::{AppResult, Problem};
+use crate::http::error::AppResult;
 use crate::http::extract::{AppQuery, PageParams};
 use crate::state::AppState;
 
@@ -19,11 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// My mastery per topic I have practised, faded by the time since I last practised it.
 #[utoipa::path(get, path = "/me/mastery", tag = "mastery", params(PageParams), security(("bearer" = [])),
-    responses(
-        (status = 200, body = Page<TopicMasteryView>),
-        (status = 401, body = Problem),
-        (status = 422, description = "Bad limit or cursor", body = Problem),
-    ))]
+    responses((status = 200, body = Page<TopicMasteryView>)))]
 async fn my_mastery(
     State(state): State<AppState>,
     user: CurrentUser,

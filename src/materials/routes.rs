@@ -45,7 +45,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses(
         (status = 202, description = "Stored; processing is scheduled (`processing_status` is `pending`)", body = MaterialView),
         (status = 400, description = "Not a readable multipart form", body = Problem),
-        (status = 401, body = Problem),
         (status = 409, description = "The file does not fit in the storage quota of your plan (`storage-quota-exceeded`)", body = Problem),
         (status = 413, description = "The file is larger than the upload limit", body = Problem),
         (status = 415, description = "Not a PDF, DOCX, UTF-8 text or Markdown file", body = Problem),
@@ -158,7 +157,6 @@ async fn small_field(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Page<MaterialView>),
-        (status = 401, body = Problem),
         (status = 422, description = "A bad `limit`, `cursor` or `topic_id`", body = Problem),
     ))]
 async fn list_materials(
@@ -172,11 +170,7 @@ async fn list_materials(
 /// One of my materials: its processing status, error and chunk count.
 #[utoipa::path(get, path = "/materials/{id}", tag = "materials",
     params(("id" = Uuid, Path, description = "Material id")), security(("bearer" = [])),
-    responses(
-        (status = 200, body = MaterialView),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such material of yours", body = Problem),
-    ))]
+    responses((status = 200, body = MaterialView)))]
 async fn get_material(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -196,8 +190,6 @@ async fn get_material(
                 (FileBytes = "text/plain"),
                 (FileBytes = "text/markdown"),
             )),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such material of yours", body = Problem),
     ))]
 async fn download_material(
     State(state): State<AppState>,
@@ -259,11 +251,7 @@ pub fn content_disposition(file_name: &str) -> String {
 /// Delete one of my materials: its file, chunks and record.
 #[utoipa::path(delete, path = "/materials/{id}", tag = "materials",
     params(("id" = Uuid, Path, description = "Material id")), security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such material of yours", body = Problem),
-    ))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_material(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -279,8 +267,6 @@ async fn delete_material(
     params(("id" = Uuid, Path, description = "Material id")), security(("bearer" = [])),
     responses(
         (status = 202, description = "Processing is scheduled (`processing_status` is `pending`)", body = MaterialView),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such material of yours", body = Problem),
         (status = 409, description = "It is already waiting for or under processing (`material-processing`)", body = Problem),
     ))]
 async fn reprocess_material(

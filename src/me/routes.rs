@@ -10,7 +10,7 @@ use super::model::MeResponse;
 use super::service;
 use crate::accounts::CurrentUser;
 use crate::accounts::model::UpdateProfileRequest;
-use crate::http::error::{AppResult, Problem};
+use crate::http::error::AppResult;
 use crate::http::extract::AppJson;
 use crate::state::AppState;
 
@@ -28,7 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/me/export", tag = "me", security(("bearer" = [])),
     responses(
         (status = 200, description = "The export, `attachment`", content_type = "application/json", body = Object),
-        (status = 401, body = Problem),
     ))]
 async fn export(State(state): State<AppState>, user: CurrentUser) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -56,14 +55,14 @@ async fn export(State(state): State<AppState>, user: CurrentUser) -> axum::respo
 
 /// The signed-in user, profile, XP, level and current streak.
 #[utoipa::path(get, path = "/me", tag = "me", security(("bearer" = [])),
-    responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
+    responses((status = 200, body = MeResponse)))]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<MeResponse>> {
     Ok(Json(service::me(&state, &user).await?))
 }
 
 /// Delete the account and everything personal of it.
 #[utoipa::path(delete, path = "/me", tag = "me", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem)))]
+    responses((status = 204)))]
 async fn delete_me(State(state): State<AppState>, user: CurrentUser) -> AppResult<StatusCode> {
     crate::accounts::service::delete_account(&state, &user).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -71,7 +70,7 @@ async fn delete_me(State(state): State<AppState>, user: CurrentUser) -> AppResul
 
 /// Update the profile; fields left out stay as they are.
 #[utoipa::path(patch, path = "/me/profile", tag = "me", request_body = UpdateProfileRequest, security(("bearer" = [])),
-    responses((status = 200, body = MeResponse), (status = 422, body = Problem)))]
+    responses((status = 200, body = MeResponse)))]
 async fn update_profile(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -32,12 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// question counts and your best score.
 #[utoipa::path(get, path = "/topics/{id}/quizzes", tag = "quizzes", params(("id" = Uuid, Path, description = "Topic id"), PageParams),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = Page<QuizSummary>),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such topic", body = Problem),
-        (status = 422, body = Problem),
-    ))]
+    responses((status = 200, body = Page<QuizSummary>)))]
 async fn list_topic_quizzes(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -58,8 +53,6 @@ async fn list_topic_quizzes(
     security(("bearer" = [])),
     responses(
         (status = 201, body = GeneratedQuizResponse),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such topic", body = Problem),
         (status = 422, description = "A bad `num_questions`, nothing to build a quiz from, or text too thin for the offline generator to make a question", body = Problem),
         (status = 429, description = "Today's quiz-generation allowance is used up (`quota-exceeded`)", body = Problem),
         (status = 503, description = "The AI provider failed, or a hosted model produced no valid question (`ai-unavailable`)", body = Problem),
@@ -80,7 +73,6 @@ async fn generate_quiz(
     security(("bearer" = [])),
     responses(
         (status = 200, body = QuizView),
-        (status = 401, body = Problem),
         (status = 404, description = "No such quiz, or another student's own quiz", body = Problem),
     ))]
 async fn get_quiz(
@@ -99,7 +91,6 @@ async fn get_quiz(
     params(("id" = Uuid, Path, description = "Quiz id")), security(("bearer" = [])),
     responses(
         (status = 201, body = AttemptResponse),
-        (status = 401, body = Problem),
         (status = 404, description = "No such quiz, or another student's own quiz", body = Problem),
         (status = 422, description = "An answer to a question of another quiz or an unknown question, a question answered twice, or an answer that is none of the options; the field path names it (`answers[2].question_id`)", body = Problem),
     ))]
@@ -116,11 +107,7 @@ async fn submit_attempt(
 /// Your quiz attempts, newest first, optionally on one quiz.
 #[utoipa::path(get, path = "/me/quiz-attempts", tag = "quizzes", params(AttemptListQuery),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = Page<AttemptView>),
-        (status = 401, body = Problem),
-        (status = 422, body = Problem),
-    ))]
+    responses((status = 200, body = Page<AttemptView>)))]
 async fn list_my_attempts(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -134,11 +121,7 @@ async fn list_my_attempts(
 /// One of your attempts with its per-question results.
 #[utoipa::path(get, path = "/quiz-attempts/{id}", tag = "quizzes", params(("id" = Uuid, Path, description = "Attempt id")),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = AttemptDetail),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such attempt of yours", body = Problem),
-    ))]
+    responses((status = 200, body = AttemptDetail)))]
 async fn get_attempt(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -154,8 +137,6 @@ async fn get_attempt(
     security(("bearer" = [])),
     responses(
         (status = 201, body = AdminQuizView),
-        (status = 401, body = Problem),
-        (status = 403, body = Problem),
         (status = 422, description = "Unknown topic, or a question that breaks the rules (its path names it: `questions[1].options`)", body = Problem),
     ))]
 async fn create_quiz(
@@ -171,12 +152,7 @@ async fn create_quiz(
 /// student's first attempt, and flags on dubious items once 20 attempts are counted.
 #[utoipa::path(get, path = "/admin/quizzes/{id}/stats", tag = "quizzes", params(("id" = Uuid, Path, description = "Quiz id")),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = QuizStats),
-        (status = 401, body = Problem),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-    ))]
+    responses((status = 200, body = QuizStats)))]
 async fn quiz_stats(
     State(state): State<AppState>,
     _admin: AdminUser,

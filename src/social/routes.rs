@@ -46,7 +46,6 @@ pub struct LeaderboardQuery {
     responses(
         (status = 200, body = LeaderboardView),
         (status = 400, description = "An unknown period", body = Problem),
-        (status = 401, body = Problem),
         (status = 422, description = "An unknown scope", body = Problem),
     ))]
 async fn leaderboard(
@@ -65,7 +64,6 @@ async fn leaderboard(
 #[utoipa::path(get, path = "/users/search", tag = "social", params(UserSearchQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = Page<PublicUser>),
-        (status = 401, body = Problem),
         (status = 422, description = "A query shorter than 2 characters or a bad limit", body = Problem),
         (status = 429, description = "Too many searches", body = Problem),
     ))]
@@ -83,11 +81,9 @@ async fn search_users(
     responses(
         (status = 201, description = "Request sent", body = FriendRequestView),
         (status = 200, description = "Their request to me was accepted", body = FriendRequestView),
-        (status = 401, body = Problem),
         (status = 404, description = "No such active user", body = Problem),
         (status = 409, description = "Already friends, or already asked", body = Problem),
         (status = 422, description = "Neither or both of addressee_id and email, or myself", body = Problem),
-        (status = 429, description = "Too many requests", body = Problem),
     ))]
 async fn send_request(
     State(state): State<AppState>,
@@ -104,7 +100,6 @@ async fn send_request(
 #[utoipa::path(get, path = "/friends/requests", tag = "social", params(FriendRequestListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = Page<FriendRequestView>),
-        (status = 401, body = Problem),
         (status = 422, description = "Bad direction, limit or cursor", body = Problem),
     ))]
 async fn list_requests(
@@ -120,9 +115,7 @@ async fn list_requests(
     params(("id" = Uuid, Path, description = "Friend request id")), security(("bearer" = [])),
     responses(
         (status = 200, body = FriendRequestView),
-        (status = 401, body = Problem),
         (status = 403, description = "I sent this request; only its addressee accepts", body = Problem),
-        (status = 404, body = Problem),
     ))]
 async fn accept_request(
     State(state): State<AppState>,
@@ -135,7 +128,7 @@ async fn accept_request(
 /// Decline a request sent to me, or cancel one I sent.
 #[utoipa::path(delete, path = "/friends/requests/{id}", tag = "social",
     params(("id" = Uuid, Path, description = "Friend request id")), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn delete_request(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -147,11 +140,7 @@ async fn delete_request(
 
 /// My friends with their XP, level and current streak.
 #[utoipa::path(get, path = "/friends", tag = "social", params(PageParams), security(("bearer" = [])),
-    responses(
-        (status = 200, body = Page<FriendView>),
-        (status = 401, body = Problem),
-        (status = 422, description = "Bad limit or cursor", body = Problem),
-    ))]
+    responses((status = 200, body = Page<FriendView>)))]
 async fn list_friends(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -163,7 +152,7 @@ async fn list_friends(
 /// End a friendship (either friend may).
 #[utoipa::path(delete, path = "/friends/{user_id}", tag = "social",
     params(("user_id" = Uuid, Path, description = "The friend's user id")), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 async fn unfriend(
     State(state): State<AppState>,
     user: CurrentUser,

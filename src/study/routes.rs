@@ -32,7 +32,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The running session", body = StudySessionView),
-        (status = 401, body = Problem),
         (status = 400, description = "The body is not valid JSON", body = Problem),
         (status = 409, description = "A session is already running (`session-already-open`; its id is in the detail)", body = Problem),
         (status = 415, description = "A non-empty body that is not `application/json`", body = Problem),
@@ -53,8 +52,6 @@ async fn start_session(
     params(("id" = Uuid, Path, description = "Study session id")), security(("bearer" = [])),
     responses(
         (status = 200, body = FinishedSessionResponse),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such session of yours", body = Problem),
         (status = 409, description = "Already stopped (`session-already-stopped`)", body = Problem),
     ))]
 async fn stop_session(
@@ -71,7 +68,6 @@ async fn stop_session(
     security(("bearer" = [])),
     responses(
         (status = 201, body = FinishedSessionResponse),
-        (status = 401, body = Problem),
         (status = 409, description = "Overlaps another session (`session-overlap`)", body = Problem),
         (status = 422, description = "Ends before it starts, in the future, longer than 4 hours, or unknown subject/topic", body = Problem),
     ))]
@@ -87,11 +83,7 @@ async fn log_session(
 /// Your study sessions, optionally those started in `[from, to)`.
 #[utoipa::path(get, path = "/study-sessions", tag = "study", params(SessionListQuery),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = Page<StudySessionView>),
-        (status = 401, body = Problem),
-        (status = 422, body = Problem),
-    ))]
+    responses((status = 200, body = Page<StudySessionView>)))]
 async fn list_sessions(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -102,7 +94,7 @@ async fn list_sessions(
 
 /// Your study streak, counted in your profile's time zone.
 #[utoipa::path(get, path = "/me/streak", tag = "study", security(("bearer" = [])),
-    responses((status = 200, body = StreakView), (status = 401, body = Problem)))]
+    responses((status = 200, body = StreakView)))]
 async fn my_streak(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -114,7 +106,6 @@ async fn my_streak(
 #[utoipa::path(get, path = "/me/stats", tag = "study", params(StatsQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = StatsResponse),
-        (status = 401, body = Problem),
         (status = 422, description = "`days` outside 1..=365", body = Problem),
     ))]
 async fn my_stats(

@@ -100,7 +100,6 @@ async fn respond(state: AppState, prepared: Prepared, stream: bool) -> AppResult
                 (ExchangeResponse = "application/json"),
                 (String = "text/event-stream"),
             )),
-        (status = 401, body = Problem),
         (status = 422, description = "A blank or too long message, or an unknown topic", body = Problem),
         (status = 429, description = "Today's tutor allowance is used up (`quota-exceeded`; `Retry-After` says when it resets)", body = Problem),
         (status = 503, description = "The AI provider failed (`ai-unavailable`); nothing was stored or counted", body = Problem),
@@ -125,8 +124,6 @@ async fn ask_new(
                 (ExchangeResponse = "application/json"),
                 (String = "text/event-stream"),
             )),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such thread of yours", body = Problem),
         (status = 422, description = "A blank or too long message", body = Problem),
         (status = 429, description = "Today's tutor allowance is used up (`quota-exceeded`)", body = Problem),
         (status = 503, description = "The AI provider failed (`ai-unavailable`)", body = Problem),
@@ -145,11 +142,7 @@ async fn ask_follow_up(
 /// My threads, the newest first.
 #[utoipa::path(get, path = "/doubts", tag = "tutor", params(PageParams),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = Page<DoubtSessionView>),
-        (status = 401, body = Problem),
-        (status = 422, description = "A bad `limit` or `cursor`", body = Problem),
-    ))]
+    responses((status = 200, body = Page<DoubtSessionView>)))]
 async fn list_doubts(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -161,11 +154,7 @@ async fn list_doubts(
 /// One of my threads with every message and each reply's citations.
 #[utoipa::path(get, path = "/doubts/{id}", tag = "tutor",
     params(("id" = Uuid, Path, description = "Doubt session id")), security(("bearer" = [])),
-    responses(
-        (status = 200, body = DoubtDetail),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such thread of yours", body = Problem),
-    ))]
+    responses((status = 200, body = DoubtDetail)))]
 async fn get_doubt(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -177,11 +166,7 @@ async fn get_doubt(
 /// Delete one of my threads and its messages.
 #[utoipa::path(delete, path = "/doubts/{id}", tag = "tutor",
     params(("id" = Uuid, Path, description = "Doubt session id")), security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, body = Problem),
-        (status = 404, description = "No such thread of yours", body = Problem),
-    ))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_doubt(
     State(state): State<AppState>,
     user: CurrentUser,
