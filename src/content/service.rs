@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Select, SqlErr, TryInsertResult,
@@ -168,6 +168,50 @@ fn count_of(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The 409 a delete without `cascade` answers when quizzes (`has-quizzes`) or lessons
+/// (`has-lessons`) hang below the topics `topic_ids` selects.
+async fn refuse_if_content_below(
+    what: &str,
+    txn: &impl ConnectionTrait,
+    topic_ids: SelectStatement,
+) -> AppResult<()> {
+    let counts = quizzes::service::counts_on_topics(txn, topic_ids.clone()).await?;
+    if counts.quizzes > 0 {
+        return Err(has_quizzes(what, counts));
+    }
+    let lesson = lessons::Entity::find()
+        .filter(lessons::Column::TopicId.in_subquery(topic_ids))
+        .one(txn)
+        .await?;
+    match lesson {
+        Some(_) => Err(has_lessons(what)),
+        None => Ok(()),
+    }
+}
+
+/// A cascading delete's content below the topics `topic_ids` selects: their quizzes (with
+/// questions and attempts), then their lessons with everyone's progress on them.
+async fn delete_content_below(
+    txn: &impl ConnectionTrait,
+    topic_ids: SelectStatement,
+) -> AppResult<()> {
+    quizzes::service::delete_on_topics(txn, topic_ids.clone()).await?;
+    let lesson_ids = Query::select()
+        .column(lessons::Column::Id)
+        .from(lessons::Entity)
+        .and_where(lessons::Column::TopicId.in_subquery(topic_ids.clone()))
+        .to_owned();
+    lesson_progress::Entity::delete_many()
+        .filter(lesson_progress::Column::LessonId.in_subquery(lesson_ids))
+        .exec(txn)
+        .await?;
+    lessons::Entity::delete_many()
+        .filter(lessons::Column::TopicId.in_subquery(topic_ids))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Subjects
 
@@ -281,17 +325,7 @@ pub async fn delete_subject(state: &AppState, id: Uuid, cascade: bool) -> AppRes
         .and_where(topics::Column::SubjectId.eq(id))
         .to_owned();
     if !cascade {
-        let counts = quizzes::service::counts_on_topics(&txn, topic_ids.clone()).await?;
-        if counts.quizzes > 0 {
-            return Err(has_quizzes("subject", counts));
-        }
-        let lesson = lessons::Entity::find()
-            .filter(lessons::Column::TopicId.in_subquery(topic_ids.clone()))
-            .one(&txn)
-            .await?;
-        if lesson.is_some() {
-            return Err(has_lessons("subject"));
-        }
+        refuse_if_content_below("subject", &txn, topic_ids).await?;
         let topic = topics::Entity::find()
             .filter(topics::Column::SubjectId.eq(id))
             .one(&txn)
@@ -303,20 +337,7 @@ pub async fn delete_subject(state: &AppState, id: Uuid, cascade: bool) -> AppRes
             ));
         }
     } else {
-        quizzes::service::delete_on_topics(&txn, topic_ids.clone()).await?;
-        let lesson_ids = Query::select()
-            .column(lessons::Column::Id)
-            .from(lessons::Entity)
-            .and_where(lessons::Column::TopicId.in_subquery(topic_ids.clone()))
-            .to_owned();
-        lesson_progress::Entity::delete_many()
-            .filter(lesson_progress::Column::LessonId.in_subquery(lesson_ids))
-            .exec(&txn)
-            .await?;
-        lessons::Entity::delete_many()
-            .filter(lessons::Column::TopicId.in_subquery(topic_ids))
-            .exec(&txn)
-            .await?;
+        delete_content_below(&txn, topic_ids).await?;
         topics::Entity::delete_many()
             .filter(topics::Column::SubjectId.eq(id))
             .exec(&txn)
@@ -464,32 +485,9 @@ pub async fn delete_topic(state: &AppState, id: Uuid, cascade: bool) -> AppResul
         .and_where(topics::Column::Id.eq(id))
         .to_owned();
     if cascade {
-        quizzes::service::delete_on_topics(&txn, this_topic).await?;
-        let lesson_ids = Query::select()
-            .column(lessons::Column::Id)
-            .from(lessons::Entity)
-            .and_where(lessons::Column::TopicId.eq(id))
-            .to_owned();
-        lesson_progress::Entity::delete_many()
-            .filter(lesson_progress::Column::LessonId.in_subquery(lesson_ids))
-            .exec(&txn)
-            .await?;
-        lessons::Entity::delete_many()
-            .filter(lessons::Column::TopicId.eq(id))
-            .exec(&txn)
-            .await?;
+        delete_content_below(&txn, this_topic).await?;
     } else {
-        let counts = quizzes::service::counts_on_topics(&txn, this_topic).await?;
-        if counts.quizzes > 0 {
-            return Err(has_quizzes("topic", counts));
-        }
-        let lesson = lessons::Entity::find()
-            .filter(lessons::Column::TopicId.eq(id))
-            .one(&txn)
-            .await?;
-        if lesson.is_some() {
-            return Err(has_lessons("topic"));
-        }
+        refuse_if_content_below("topic", &txn, this_topic).await?;
     }
     topics::Entity::delete_by_id(id)
         .exec(&txn)
