@@ -278,7 +278,11 @@ fn is_stopword(word: &str) -> bool {
 
 /// FNV-1a: a stable hash, the same on every machine and Rust version (unlike `DefaultHasher`).
 fn fnv(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv_more(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// FNV-1a continued over more bytes: `fnv_more(fnv(a), b) == fnv(a ++ b)`.
+fn fnv_more(mut hash: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         hash ^= u64::from(*b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -994,40 +998,50 @@ const SUBWORD_MAX: usize = 6;
 /// a name repeated all through a passage does not outweigh the rest of the question.
 /// Deterministic: features are summed in a fixed order; identical texts give identical vectors.
 fn embed_one(text: &str) -> Vec<f32> {
-    // feature → (summed weight, occurrences)
-    let mut features: BTreeMap<String, (f32, u32)> = BTreeMap::new();
-    let mut add = |feature: String, weight: f32| {
-        let entry = features.entry(feature).or_default();
+    // The hash of each feature's text → (summed weight, occurrences).
+    let mut features: BTreeMap<u64, (f32, u32)> = BTreeMap::new();
+    let mut add = |hash: u64, weight: f32| {
+        let entry = features.entry(hash).or_default();
         entry.0 += weight;
         entry.1 += 1;
     };
     let kept = content_words(text);
     let stems: Vec<String> = kept.iter().map(|w| stem(w)).collect();
     for s in &stems {
-        add(s.clone(), 1.0);
+        add(fnv(s.as_bytes()), 1.0);
     }
     for pair in stems.windows(2) {
-        add(format!("{} {}", pair[0], pair[1]), 0.5);
+        // "first second"
+        let first = fnv_more(fnv(pair[0].as_bytes()), b" ");
+        add(fnv_more(first, pair[1].as_bytes()), 0.5);
     }
+    // A gram's feature is `#` and its letters (`#<gly`), apart from any word of those letters.
+    let gram_seed = fnv(b"#");
+    let mut marked = String::new();
+    let mut bounds: Vec<usize> = Vec::new();
     for word in &kept {
-        let marked: Vec<char> = std::iter::once('<')
-            .chain(word.chars())
-            .chain(std::iter::once('>'))
-            .collect();
-        let grams: Vec<String> = (SUBWORD_MIN..=SUBWORD_MAX)
-            .flat_map(|n| marked.windows(n).map(|g| g.iter().collect::<String>()))
-            .collect();
-        let weight = 1.0 / (grams.len().max(1) as f32).sqrt();
-        for gram in grams {
-            // `#` keeps a gram apart from a word of the same letters.
-            add(format!("#{gram}"), weight);
+        marked.clear();
+        marked.push('<');
+        marked.push_str(word);
+        marked.push('>');
+        bounds.clear();
+        bounds.extend(marked.char_indices().map(|(i, _)| i));
+        bounds.push(marked.len());
+        let chars = bounds.len() - 1;
+        let lengths = (SUBWORD_MIN..=SUBWORD_MAX).filter(|n| *n <= chars);
+        let grams: usize = lengths.clone().map(|n| chars + 1 - n).sum();
+        let weight = 1.0 / (grams.max(1) as f32).sqrt();
+        for n in lengths {
+            for start in 0..=chars - n {
+                let gram = &marked.as_bytes()[bounds[start]..bounds[start + n]];
+                add(fnv_more(gram_seed, gram), weight);
+            }
         }
     }
     let mut vector = vec![0f32; DIMENSIONS];
-    for (feature, (sum, count)) in &features {
-        let count = *count as f32;
+    for (&h, &(sum, count)) in &features {
+        let count = count as f32;
         let weight = sum / count * (1.0 + count.ln());
-        let h = fnv(feature.as_bytes());
         let index = (h % DIMENSIONS as u64) as usize;
         let sign = if (h >> 63) == 0 { 1.0 } else { -1.0 };
         vector[index] += sign * weight;
