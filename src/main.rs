@@ -47,8 +47,9 @@ enum Command {
     /// Idempotent: subjects and achievements that already exist by name are skipped.
     SeedDemo,
     /// Measure the materials search on the notes of eval/materials: nDCG@10, hit@3 and MRR of
-    /// full-text alone, vector alone and the hybrid ranking (migrates first; the evaluation's
-    /// student and notes are removed afterwards).
+    /// full-text alone, vector alone and the hybrid ranking, for the original questions and the
+    /// held-out misspelt ones (migrates first; the evaluation's student and notes are removed
+    /// afterwards).
     EvalMaterials,
     /// Benchmark the materials search on an empty database: one student with generated
     /// chunks grown to each size, searches timed one at a time (see bench/materials_search.py).
@@ -171,12 +172,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
         }
         Command::EvalMaterials => {
-            let set =
-                studium::materials::eval::QuestionSet::parse(studium::materials::eval::QUESTIONS)?;
+            use studium::materials::eval::{self, QuestionSet};
             let state = AppState::init(config, Clock::system()).await?;
-            let report = studium::materials::eval::run(&state, &set).await?;
-            // The report is this command's output.
-            print!("{report}");
+            for (name, questions) in [
+                ("eval/materials_questions.toml", eval::QUESTIONS),
+                (
+                    "eval/materials_questions_heldout.toml (held out)",
+                    eval::HELDOUT,
+                ),
+            ] {
+                let set = QuestionSet::parse(questions)?;
+                let report = eval::run(&state, &set).await?;
+                // The reports are this command's output.
+                println!("{name}");
+                print!("{report}");
+            }
             Ok(())
         }
         Command::BenchSearch { sizes, queries } => {

@@ -18,7 +18,10 @@ use super::tokens;
 use super::{Source, Usage};
 
 pub const CHAT_MODEL: &str = "offline-tutor";
-pub const EMBEDDING_MODEL: &str = "offline-lexical-256";
+/// The offline embedding's name, stored with every chunk vector: vectors of another name
+/// (`offline-lexical-256`, words and word pairs only, before subwords were added) are not
+/// compared with its queries.
+pub const EMBEDDING_MODEL: &str = "offline-subword-256";
 /// Dimension of the offline embeddings.
 pub const DIMENSIONS: usize = 256;
 /// What a protected answer is replaced by wherever it would be quoted.
@@ -275,7 +278,11 @@ fn is_stopword(word: &str) -> bool {
 
 /// FNV-1a: a stable hash, the same on every machine and Rust version (unlike `DefaultHasher`).
 fn fnv(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv_more(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// FNV-1a continued over more bytes: `fnv_more(fnv(a), b) == fnv(a ++ b)`.
+fn fnv_more(mut hash: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         hash ^= u64::from(*b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -319,13 +326,17 @@ fn stem(word: &str) -> String {
     w.to_string()
 }
 
-/// Content stems of a text: what relevance is measured on.
-fn content_stems(text: &str) -> Vec<String> {
+/// Content words of a text: its words minus stop words and single letters.
+fn content_words(text: &str) -> Vec<String> {
     words(text)
         .into_iter()
         .filter(|w| !is_stopword(w) && (w.chars().count() > 1 || w.chars().all(char::is_numeric)))
-        .map(|w| stem(&w))
         .collect()
+}
+
+/// Content stems of a text: what relevance is measured on.
+fn content_stems(text: &str) -> Vec<String> {
+    content_words(text).iter().map(|w| stem(w)).collect()
 }
 
 /// Markdown decoration removed (headings, list markers, emphasis, code ticks), one paragraph,
@@ -972,22 +983,68 @@ fn match_case(distractor: &str, answer: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Embeddings
 
-/// Signed feature hashing of stemmed unigrams and bigrams, L2-normalised: texts that share
-/// words point the same way; identical texts give identical vectors.
+/// Character n-grams taken of each word, as fastText takes them by default: 3 to 6
+/// characters of the word wrapped in `<` and `>`.
+const SUBWORD_MIN: usize = 3;
+const SUBWORD_MAX: usize = 6;
+
+/// Signed feature hashing, L2-normalised, of three kinds of feature: stemmed words (weight 1),
+/// pairs of neighbouring stems (0.5), and the character 3- to 6-grams of each word
+/// (fastText-style subwords), which share the word's weight (each `1/√n` of its `n` grams).
+/// The subwords are what the full-text index lacks: a misspelt or run-together word
+/// ("glycolisis", "mitocondria") shares most of its grams with the word in the notes, where
+/// the index, matching whole stemmed words, finds nothing. A feature seen `c` times counts
+/// `1 + ln c` times its weight (sublinear term frequency, as in the SMART `ltc` weighting), so
+/// a name repeated all through a passage does not outweigh the rest of the question.
+/// Deterministic: features are summed in a fixed order; identical texts give identical vectors.
 fn embed_one(text: &str) -> Vec<f32> {
+    // The hash of each feature's text → (summed weight, occurrences).
+    let mut features: BTreeMap<u64, (f32, u32)> = BTreeMap::new();
+    let mut add = |hash: u64, weight: f32| {
+        let entry = features.entry(hash).or_default();
+        entry.0 += weight;
+        entry.1 += 1;
+    };
+    let kept = content_words(text);
+    let stems: Vec<String> = kept.iter().map(|w| stem(w)).collect();
+    for s in &stems {
+        add(fnv(s.as_bytes()), 1.0);
+    }
+    for pair in stems.windows(2) {
+        // "first second"
+        let first = fnv_more(fnv(pair[0].as_bytes()), b" ");
+        add(fnv_more(first, pair[1].as_bytes()), 0.5);
+    }
+    // A gram's feature is `#` and its letters (`#<gly`), apart from any word of those letters.
+    let gram_seed = fnv(b"#");
+    let mut marked = String::new();
+    let mut bounds: Vec<usize> = Vec::new();
+    for word in &kept {
+        marked.clear();
+        marked.push('<');
+        marked.push_str(word);
+        marked.push('>');
+        bounds.clear();
+        bounds.extend(marked.char_indices().map(|(i, _)| i));
+        bounds.push(marked.len());
+        let chars = bounds.len() - 1;
+        let lengths = (SUBWORD_MIN..=SUBWORD_MAX).filter(|n| *n <= chars);
+        let grams: usize = lengths.clone().map(|n| chars + 1 - n).sum();
+        let weight = 1.0 / (grams.max(1) as f32).sqrt();
+        for n in lengths {
+            for start in 0..=chars - n {
+                let gram = &marked.as_bytes()[bounds[start]..bounds[start + n]];
+                add(fnv_more(gram_seed, gram), weight);
+            }
+        }
+    }
     let mut vector = vec![0f32; DIMENSIONS];
-    let stems = content_stems(text);
-    let mut add = |feature: &str, weight: f32| {
-        let h = fnv(feature.as_bytes());
+    for (&h, &(sum, count)) in &features {
+        let count = count as f32;
+        let weight = sum / count * (1.0 + count.ln());
         let index = (h % DIMENSIONS as u64) as usize;
         let sign = if (h >> 63) == 0 { 1.0 } else { -1.0 };
         vector[index] += sign * weight;
-    };
-    for s in &stems {
-        add(s, 1.0);
-    }
-    for pair in stems.windows(2) {
-        add(&format!("{} {}", pair[0], pair[1]), 0.5);
     }
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
@@ -1236,5 +1293,27 @@ mod tests {
         }
         assert_eq!(vectors[0], vectors[3]);
         assert!(dot(&vectors[0], &vectors[1]) > dot(&vectors[0], &vectors[2]) + 0.3);
+    }
+
+    #[test]
+    fn misspelt_words_still_point_towards_the_word_in_the_notes() {
+        let embed = |t: &str| Offline.embed(&[t.to_string()]).0.remove(0);
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        for (typed, notes, other) in [
+            ("glycolisis", "glycolysis", "titration"),
+            ("mitocondria", "mitochondria", "equilibrium"),
+            ("equilibrum", "equilibrium", "mitochondria"),
+            ("mergesort", "merge sort", "binary search"),
+        ] {
+            let (t, n, o) = (embed(typed), embed(notes), embed(other));
+            assert!(
+                dot(&t, &n) > 0.2 && dot(&t, &n) > dot(&t, &o) + 0.15,
+                "{typed}: {} with {notes}, {} with {other}",
+                dot(&t, &n),
+                dot(&t, &o)
+            );
+        }
+        // Words kept apart by their letters stay apart.
+        assert!(dot(&embed("mitosis"), &embed("meiosis")) < 0.2);
     }
 }

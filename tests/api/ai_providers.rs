@@ -356,7 +356,7 @@ async fn without_a_base_url_the_offline_provider_answers() {
     let provider = Provider::from_config(&Config::default()).unwrap();
     assert!(matches!(provider, Provider::Offline(_)));
     assert_eq!(provider.chat_model(), "offline-tutor");
-    assert_eq!(provider.embedding_model(), "offline-lexical-256");
+    assert_eq!(provider.embedding_model(), "offline-subword-256");
     let events = collect(&provider, question()).await;
     let text: String = events
         .iter()

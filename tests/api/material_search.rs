@@ -297,18 +297,21 @@ db_test!(
 );
 
 db_test!(
-    the_served_fusion_beats_rank_fusion_and_vectors_and_stays_near_full_text,
+    the_served_fusion_beats_rank_fusion_and_vectors_and_matches_full_text,
     |app| {
         use studium::materials::eval::{QUESTIONS, QuestionSet, run};
         let set = QuestionSet::parse(QUESTIONS).unwrap();
         let report = run(&app.state, &set).await.expect("the evaluation runs");
         println!("{report}");
         assert!(report.questions >= 30);
-        // Measured when the set was written (README "Searching your materials"), with the offline
-        // lexical embedder: full-text 0.992 / 0.966 nDCG@10 (SQLite / PostgreSQL), vector 0.826,
-        // RRF 0.939 / 0.928, the served convex combination 0.975 / 0.958. Full-text alone is the
-        // best on these notes: a hashed bag-of-words embedding adds no meaning the index lacks,
-        // so the hybrid may trail it, by at most 0.03; it must beat the other fusion and vectors.
+        // Measured (README "Searching your materials"), with the offline subword embedder:
+        // full-text 0.992 / 0.966 nDCG@10 (SQLite / PostgreSQL), vector 0.889, RRF 0.966 /
+        // 0.956, the served convex combination 0.992 / 0.983. On these questions, mostly in the
+        // notes' own words, full-text is near perfect: the hybrid must not trail it.
+        assert!(
+            report.hybrid.ndcg_at_10 >= report.full_text.ndcg_at_10,
+            "{report}"
+        );
         assert!(
             report.hybrid.ndcg_at_10 >= report.rrf.ndcg_at_10,
             "{report}"
@@ -317,10 +320,30 @@ db_test!(
             report.hybrid.ndcg_at_10 > report.vector.ndcg_at_10,
             "{report}"
         );
+        assert_eq!(report.hybrid.hit_at_3, 1.0, "{report}");
+    }
+);
+
+db_test!(
+    on_misspelt_questions_the_served_fusion_beats_full_text,
+    |app| {
+        use studium::materials::eval::{HELDOUT, QuestionSet, run};
+        let set = QuestionSet::parse(HELDOUT).unwrap();
+        let report = run(&app.state, &set).await.expect("the evaluation runs");
+        println!("{report}");
+        assert!(report.questions >= 30);
+        // The held-out set (misspelt, run-together and paraphrased questions; nothing tuned on
+        // it): full-text 0.823 / 0.786 nDCG@10 (SQLite / PostgreSQL), the served hybrid 0.866 /
+        // 0.849. The index matches whole words; the embedding's character n-grams still find
+        // "glycolisis" or "intertia" in the notes.
         assert!(
-            report.hybrid.ndcg_at_10 >= report.full_text.ndcg_at_10 - 0.03,
+            report.hybrid.ndcg_at_10 > report.full_text.ndcg_at_10,
             "{report}"
         );
-        assert_eq!(report.hybrid.hit_at_3, 1.0, "{report}");
+        assert!(report.hybrid.mrr > report.full_text.mrr, "{report}");
+        assert!(
+            report.hybrid.hit_at_3 >= report.full_text.hit_at_3,
+            "{report}"
+        );
     }
 );
