@@ -1,7 +1,8 @@
 //! Serving: bind, announce, run until Ctrl-C or SIGTERM, then drain in-flight requests.
 //! Alongside the API run the background-job worker (`jobs::worker::run`) and the scheduler that
-//! queues the periodic maintenance (`maintenance::run_periodically`) and the leaderboard refresh
-//! (`social::leaderboard::run_periodically`), unless
+//! queues the periodic maintenance (`maintenance::run_periodically`), the leaderboard refresh
+//! (`social::leaderboard::run_periodically`) and the re-embedding sweep of materials
+//! (`materials::reembed::run_periodically`, at the maintenance interval), unless
 //! `STUDIUM_WORKER=off`; they stop with it, the worker letting its running jobs finish.
 //! [`work`] (`studium worker`) runs the same background half without the API.
 
@@ -78,6 +79,11 @@ fn spawn_background(
         tokio::spawn(crate::social::leaderboard::run_periodically(
             state.clone(),
             Duration::from_secs(state.config.leaderboard_refresh_secs),
+            stop.clone(),
+        )),
+        tokio::spawn(crate::materials::reembed::run_periodically(
+            state.clone(),
+            Duration::from_secs(state.config.maintenance_interval_secs),
             stop.clone(),
         )),
         tokio::spawn(crate::jobs::worker::run(state.clone(), stop)),

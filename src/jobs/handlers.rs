@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::materials::process;
+use crate::materials::{process, reembed};
 use crate::state::AppState;
 
 /// Sends one email: payload `{"to", "subject", "body"}` ([`crate::mail::Email`]).
@@ -21,6 +21,7 @@ pub async fn dispatch(state: &AppState, kind: &str, payload: Value) -> anyhow::R
         EMAIL_SEND => crate::mail::send_job(state, payload).await,
         MAINTENANCE_RUN => crate::maintenance::run_job(state, payload).await,
         process::JOB_KIND => process::run_job(state, payload).await,
+        reembed::JOB_KIND => reembed::run_job(state, payload).await,
         crate::social::leaderboard::JOB_KIND => {
             crate::social::leaderboard::run_job(state, payload).await
         }

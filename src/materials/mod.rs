@@ -1,6 +1,6 @@
 //! Materials (SPEC §3 Materials): files students upload — stored in the object store
 //! (`storage`), recorded in `materials` (`service`, `routes`), processed in the background into
-//! embedded `material_chunks` (`extract` → `chunk` → `process`), and searched by full text and
+//! embedded `material_chunks` (`extract` → `chunk` → `process`; `reembed` after a change of embedding model), and searched by full text and
 //! vectors together (`search`, `search_routes`; `eval` measures it).
 
 pub mod chunk;
@@ -8,6 +8,7 @@ pub mod eval;
 pub mod extract;
 pub mod model;
 pub mod process;
+pub mod reembed;
 pub mod routes;
 pub mod search;
 pub mod search_bench;

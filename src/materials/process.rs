@@ -8,6 +8,12 @@
 //! insert; `chunk_index` is unique per material), so running a material twice — a retried
 //! job, a reprocess — never duplicates its chunks.
 //!
+//! A material embedded with another model than the provider's current one (after an upgrade,
+//! or a change of `STUDIUM_AI_EMBEDDING_MODEL`) is re-embedded by [`reembed`], queued by the
+//! periodic sweep of [`super::reembed`] under the same job key as a reprocess. It stays `ready`
+//! meanwhile, so full-text search keeps finding it: its old chunks stay until the new ones
+//! replace them in the same one transaction.
+//!
 //! [`run`] answers `Ok` for a finished run and for a permanent failure (a file that cannot be
 //! read will not read better next time), and `Err` for a transient one (the store or the AI
 //! provider unreachable), after which the job queue should try again.
@@ -54,16 +60,39 @@ pub async fn schedule(
     Ok(())
 }
 
+/// Schedules the re-embedding of the ready material `material_id` ([`reembed`]) under the same
+/// unique key as [`schedule`]: never queued twice, nor beside a reprocess.
+pub async fn schedule_reembed(
+    conn: &impl ConnectionTrait,
+    config: &Config,
+    now: DateTime<Utc>,
+    material_id: Uuid,
+) -> Result<jobs::Enqueued, DbErr> {
+    let job = NewJob::new(
+        JOB_KIND,
+        serde_json::json!({ "material_id": material_id, "reembed": true }),
+    )
+    .unique(format!("{JOB_KIND}:{material_id}"));
+    jobs::enqueue(conn, job, now, config.job_max_attempts).await
+}
+
 /// The job's payload.
 #[derive(Debug, serde::Deserialize)]
 struct JobPayload {
     material_id: Uuid,
+    /// Queued by the re-embedding sweep rather than by an upload or a reprocess.
+    #[serde(default)]
+    reembed: bool,
 }
 
-/// The `material.process` job: [`run`] on the payload's material.
+/// The `material.process` job: [`run`] (or [`reembed`]) on the payload's material.
 pub async fn run_job(state: &AppState, payload: serde_json::Value) -> anyhow::Result<()> {
     let payload: JobPayload = serde_json::from_value(payload)?;
-    run(state, payload.material_id).await
+    if payload.reembed {
+        reembed(state, payload.material_id).await
+    } else {
+        run(state, payload.material_id).await
+    }
 }
 
 /// The job gave up after its last attempt: the material is `failed` with the last error, so
@@ -100,7 +129,7 @@ pub async fn run(state: &AppState, material_id: Uuid) -> anyhow::Result<()> {
     let Some(material) = claim(state, material_id).await? else {
         return Ok(());
     };
-    match process(state, &material).await {
+    match process(state, &material, STATUS_PROCESSING).await {
         Ok(()) => Ok(()),
         Err(Stop::Permanent(message)) => {
             tracing::info!(%material_id, %message, "material failed");
@@ -113,6 +142,83 @@ pub async fn run(state: &AppState, material_id: Uuid) -> anyhow::Result<()> {
             Err(e.context(format!("processing material {material_id}")))
         }
     }
+}
+
+/// Embeds a `ready` material again with the provider's current model, when some of its chunks
+/// carry another (or none). The material stays `ready`, its old chunks searchable by full text,
+/// until the new chunks replace them in one transaction; a reprocess asked for meanwhile is
+/// run once this is over (the two share one job key, so its own job was never queued). A
+/// permanent failure (the file gone, the owner's AI allowance used up) leaves the material as
+/// it was, with the reason in `processing_error`; a transient one is retried by the queue.
+pub async fn reembed(state: &AppState, material_id: Uuid) -> anyhow::Result<()> {
+    let material = materials::Entity::find_by_id(material_id)
+        .one(state.db.write())
+        .await?;
+    if let Some(material) = material
+        && material.processing_status == STATUS_READY
+        && has_stale_chunks(state.db.write(), material_id, state.ai.embedding_model()).await?
+    {
+        match process(state, &material, STATUS_READY).await {
+            Ok(()) => {}
+            Err(Stop::Permanent(message)) => {
+                tracing::warn!(%material_id, %message, "re-embedding a material failed");
+                note_reembed_failure(state, material_id, &message).await?;
+            }
+            Err(Stop::Transient(e)) => {
+                return Err(e.context(format!("re-embedding material {material_id}")));
+            }
+        }
+    }
+    // A reprocess while this job was queued or running set the material back to `pending`.
+    run(state, material_id).await
+}
+
+/// Whether any chunk of the material lacks a vector of `model`.
+pub async fn has_stale_chunks(
+    conn: &impl ConnectionTrait,
+    material_id: Uuid,
+    model: &str,
+) -> Result<bool, DbErr> {
+    let stale: Option<Uuid> = material_chunks::Entity::find()
+        .select_only()
+        .column(material_chunks::Column::Id)
+        .filter(material_chunks::Column::MaterialId.eq(material_id))
+        .filter(stale_chunk(model))
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(stale.is_some())
+}
+
+/// Chunks without a vector of `model`: embedded with another model, or not at all.
+pub fn stale_chunk(model: &str) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(material_chunks::Column::EmbeddingModel.is_null())
+        .add(material_chunks::Column::EmbeddingModel.ne(model))
+}
+
+/// Keeps a ready material as it is, saying in `processing_error` why it was not re-embedded.
+/// Its `updated_at` moves on, which also puts it behind the others in the sweep's order.
+async fn note_reembed_failure(
+    state: &AppState,
+    material_id: Uuid,
+    message: &str,
+) -> anyhow::Result<()> {
+    materials::Entity::update_many()
+        .col_expr(
+            materials::Column::ProcessingError,
+            Expr::value(Some(format!(
+                "embedding with the current model failed ({message}); full-text search still \
+                 finds the material"
+            ))),
+        )
+        .col_expr(materials::Column::UpdatedAt, Expr::value(state.clock.now()))
+        .filter(materials::Column::Id.eq(material_id))
+        .filter(materials::Column::ProcessingStatus.eq(STATUS_READY))
+        .exec(state.db.write())
+        .await?;
+    Ok(())
 }
 
 /// Marks a material `failed` with `message` (also for the job queue, when it gives up on a
@@ -180,7 +286,9 @@ async fn set_status(
     Ok(())
 }
 
-async fn process(state: &AppState, material: &materials::Model) -> Result<(), Stop> {
+/// Extracts, chunks, embeds and stores `material`, whose status is `status` for as long as this
+/// runs (`processing`, or `ready` for a re-embedding): the chunks are stored only if it still is.
+async fn process(state: &AppState, material: &materials::Model, status: &str) -> Result<(), Stop> {
     let kind = Kind::from_content_type(&material.content_type).ok_or_else(|| {
         Stop::Permanent(format!(
             "files of type {} cannot be processed",
@@ -221,7 +329,7 @@ async fn process(state: &AppState, material: &materials::Model) -> Result<(), St
     let (vectors, model) = embed(state, material.user_id, &chunks).await?;
     let embedded = started.elapsed();
     let count = chunks.len();
-    store(state, material.id, chunks, vectors, &model).await?;
+    store(state, material.id, status, chunks, vectors, &model).await?;
     tracing::info!(
         material_id = %material.id,
         chunks = count,
@@ -315,10 +423,11 @@ pub fn vector_from_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
 }
 
 /// Replaces the material's chunks and marks it `ready`, in one transaction. A material deleted
-/// (or no longer `processing`) meanwhile is left as it is.
+/// (or no longer in `status`) meanwhile is left as it is.
 async fn store(
     state: &AppState,
     material_id: Uuid,
+    status: &str,
     chunks: Vec<Chunk>,
     vectors: Vec<Vec<f32>>,
     model: &str,
@@ -345,7 +454,7 @@ async fn store(
     // Locked (on PostgreSQL; SQLite has one writer) so that a delete of the material waits
     // for this transaction instead of orphaning the chunks it inserts.
     let still_ours = materials::Entity::find_by_id(material_id)
-        .filter(materials::Column::ProcessingStatus.eq(STATUS_PROCESSING))
+        .filter(materials::Column::ProcessingStatus.eq(status))
         .lock_exclusive()
         .one(&txn)
         .await?

@@ -1186,3 +1186,243 @@ db_test!(
         );
     }
 );
+
+/// Gives the chunks of material `id` the model name of an earlier embedding.
+async fn embed_with_old_model(app: &TestApp, id: &str) {
+    use sea_orm::sea_query::Expr;
+    material_chunks::Entity::update_many()
+        .col_expr(
+            material_chunks::Column::EmbeddingModel,
+            Expr::value("offline-lexical-256"),
+        )
+        .filter(material_chunks::Column::MaterialId.eq(id.parse::<Uuid>().unwrap()))
+        .exec(app.state.db.write())
+        .await
+        .unwrap();
+}
+
+/// Waits (polling every 20 ms, up to 30 s) until every chunk of material `id` carries the
+/// current embedding model, checking at each look that the material is still `ready` and
+/// that full-text search for `query` still finds it. Returns its chunks.
+async fn reembedded(
+    app: &TestApp,
+    user: &TestUser,
+    id: &str,
+    query: &str,
+) -> Vec<material_chunks::Model> {
+    let model = app.state.ai.embedding_model();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let chunks = chunks_of(app, id).await;
+        if !chunks.is_empty()
+            && chunks
+                .iter()
+                .all(|c| c.embedding_model.as_deref() == Some(model))
+        {
+            return chunks;
+        }
+        let res = app
+            .get(&format!("/materials/{id}"), Some(&user.access))
+            .await;
+        assert_eq!(res.body["processing_status"], "ready", "{}", res.text);
+        let res = app
+            .post(
+                "/materials/search",
+                Some(&user.access),
+                serde_json::json!({"query": query}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        assert_eq!(res.body["items"][0]["material_id"], id, "{}", res.text);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "material {id} was never re-embedded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+db_test!(
+    the_periodic_sweep_re_embeds_vectors_of_an_earlier_model_and_leaves_current_ones,
+    |app| {
+        use studium::materials::reembed;
+        let ada = app.student().await;
+        let enzymes = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
+        let stale = upload_ok(&app, &ada, "enzymes.txt", enzymes.as_bytes()).await;
+        process(&app, &ada, &stale).await;
+        let volcanoes = "Volcanoes erupt when magma rises through the crust. ".repeat(40);
+        let current = upload_ok(&app, &ada, "volcanoes.txt", volcanoes.as_bytes()).await;
+        process(&app, &ada, &current).await;
+        embed_with_old_model(&app, &stale).await;
+        let old: Vec<Uuid> = chunks_of(&app, &stale).await.iter().map(|c| c.id).collect();
+        let untouched: Vec<Uuid> = chunks_of(&app, &current)
+            .await
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert!(
+            vector_hits(&app, &ada, "activation energy of enzymes")
+                .await
+                .iter()
+                .all(|h| !old.contains(h))
+        );
+
+        // The sweep is a periodic job: queued once per interval, run by the worker, which
+        // then runs the re-embedding it schedules.
+        let every = std::time::Duration::from_secs(300);
+        assert!(matches!(
+            reembed::queue_sweep(&app.state, every).await.unwrap(),
+            studium::jobs::Enqueued::Queued(_)
+        ));
+        assert_eq!(
+            reembed::queue_sweep(&app.state, every).await.unwrap(),
+            studium::jobs::Enqueued::Duplicate
+        );
+        let chunks = reembedded(&app, &ada, &stale, "activation energy of enzymes").await;
+        // New chunks with new ids, found by vector search.
+        assert!(chunks.iter().all(|c| !old.contains(&c.id)));
+        let hits = vector_hits(&app, &ada, "activation energy of enzymes").await;
+        assert!(
+            chunks.iter().any(|c| Some(&c.id) == hits.first()),
+            "{hits:?}"
+        );
+        assert!(hits.iter().all(|h| !old.contains(h)), "{hits:?}");
+        let res = app
+            .get(&format!("/materials/{stale}"), Some(&ada.access))
+            .await;
+        assert_eq!(res.body["processing_status"], "ready", "{}", res.text);
+        assert!(res.body["processing_error"].is_null(), "{}", res.text);
+        // The re-embedding was queued under the material's processing key, once.
+        let reembeds = jobs::Entity::find()
+            .filter(jobs::Column::UniqueKey.eq(format!("material.process:{stale}")))
+            .all(app.state.db.read())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.payload["reembed"] == true)
+            .count();
+        assert_eq!(reembeds, 1);
+
+        // The material with current vectors was left alone, and nothing is left to do.
+        let now: Vec<Uuid> = chunks_of(&app, &current)
+            .await
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(now, untouched);
+        assert_eq!(reembed::run_once(&app.state).await.unwrap(), 0);
+        let processing_jobs = jobs::Entity::find()
+            .filter(jobs::Column::UniqueKey.eq(format!("material.process:{current}")))
+            .count(app.state.db.read())
+            .await
+            .unwrap();
+        assert_eq!(processing_jobs, 1, "only the upload's own processing");
+    }
+);
+
+db_test!(
+    a_reprocess_asked_while_a_re_embedding_waits_is_run_by_that_job,
+    |app| {
+        use studium::jobs::{NewJob, enqueue};
+        let ada = app.student().await;
+        let text = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
+        let id = upload_ok(&app, &ada, "enzymes.txt", text.as_bytes()).await;
+        process(&app, &ada, &id).await;
+        embed_with_old_model(&app, &id).await;
+        // A re-embedding as the sweep queues it, but due only later.
+        let later = app.clock.now() + chrono::Duration::minutes(1);
+        let job = NewJob::new(
+            "material.process",
+            serde_json::json!({"material_id": id, "reembed": true}),
+        )
+        .unique(format!("material.process:{id}"))
+        .at(later);
+        enqueue(app.state.db.write(), job, app.clock.now(), 3)
+            .await
+            .unwrap();
+        // The owner's reprocess shares its key: no second job, and the waiting one runs it.
+        let res = app
+            .request(
+                reqwest::Method::POST,
+                &format!("/materials/{id}/reprocess"),
+                Some(&ada.access),
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+        let live = jobs::Entity::find()
+            .filter(jobs::Column::UniqueKey.eq(format!("material.process:{id}")))
+            .filter(jobs::Column::Status.is_in(["queued", "running"]))
+            .count(app.state.db.read())
+            .await
+            .unwrap();
+        assert_eq!(live, 1);
+        app.set_time(later);
+        let view = process(&app, &ada, &id).await;
+        assert_eq!(view["processing_status"], "ready");
+        let chunks = chunks_of(&app, &id).await;
+        assert!(!chunks.is_empty());
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.embedding_model.as_deref() == Some(app.state.ai.embedding_model()))
+        );
+    }
+);
+
+db_test!(
+    a_material_that_cannot_be_re_embedded_stays_ready_with_its_old_chunks,
+    |app| {
+        use studium::materials::reembed;
+        let ada = app.student().await;
+        let text = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
+        let id = upload_ok(&app, &ada, "enzymes.txt", text.as_bytes()).await;
+        process(&app, &ada, &id).await;
+        embed_with_old_model(&app, &id).await;
+        let old: Vec<Uuid> = chunks_of(&app, &id).await.iter().map(|c| c.id).collect();
+        // The file has gone from the store: the chunks cannot be made again.
+        let key = studium::entity::materials::Entity::find_by_id(id.parse::<Uuid>().unwrap())
+            .one(app.state.db.read())
+            .await
+            .unwrap()
+            .unwrap()
+            .s3_url;
+        app.state.storage.delete(&key).await.unwrap();
+        assert_eq!(reembed::run_once(&app.state).await.unwrap(), 1);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let job = jobs::Entity::find()
+                .filter(jobs::Column::UniqueKey.eq(format!("material.process:{id}")))
+                .filter(jobs::Column::Status.is_in(["queued", "running"]))
+                .count(app.state.db.read())
+                .await
+                .unwrap();
+            if job == 0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the job never ran");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let res = app
+            .get(&format!("/materials/{id}"), Some(&ada.access))
+            .await;
+        assert_eq!(res.body["processing_status"], "ready", "{}", res.text);
+        let error = res.body["processing_error"].as_str().unwrap_or_default();
+        assert!(error.contains("missing from storage"), "{}", res.text);
+        let kept: Vec<Uuid> = chunks_of(&app, &id).await.iter().map(|c| c.id).collect();
+        assert_eq!(kept, old);
+        let res = app
+            .post(
+                "/materials/search",
+                Some(&ada.access),
+                serde_json::json!({"query": "activation energy of enzymes"}),
+            )
+            .await;
+        assert_eq!(
+            res.body["items"][0]["material_id"],
+            id.as_str(),
+            "{}",
+            res.text
+        );
+    }
+);
