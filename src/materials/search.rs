@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, Value,
+    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -75,7 +76,7 @@ pub struct MaterialHit {
 /// The user's ready chunks that best match `query`, best first, at most `limit`; only
 /// materials on `topic_id` when given.
 pub async fn search(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseConnection,
     user_id: Uuid,
     query: Query<'_>,
     limit: usize,
@@ -85,8 +86,12 @@ pub async fn search(
 }
 
 /// [`search`] with a chosen ranking.
+///
+/// Its reads share one snapshot (a read-only transaction, repeatable read on PostgreSQL), so a
+/// material whose chunks are replaced meanwhile (reprocessed, re-embedded) is found by its old
+/// chunks or its new ones, never lost between the ranking and the loading of the hits.
 pub async fn search_with(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseConnection,
     user_id: Uuid,
     query: Query<'_>,
     limit: usize,
@@ -96,6 +101,18 @@ pub async fn search_with(
     if limit == 0 {
         return Ok(Vec::new());
     }
+    let txn = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            conn.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        // A SQLite transaction always reads one snapshot.
+        _ => conn.begin().await?,
+    };
+    let conn = &txn;
     let candidates = CANDIDATES.max(limit);
     let text_ranked = if mode == Mode::Vector {
         Vec::new()
@@ -114,7 +131,9 @@ pub async fn search_with(
         }
         _ => combine(&text_ranked, &vector_ranked, TEXT_WEIGHT, limit),
     };
-    hydrate(conn, user_id, query.text, &fused).await
+    let hits = hydrate(conn, user_id, query.text, &fused).await?;
+    txn.commit().await?;
+    Ok(hits)
 }
 
 /// Reciprocal-rank fusion of ranked id lists: the `limit` ids with the largest
