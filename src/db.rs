@@ -173,6 +173,27 @@ pub async fn lock_user(conn: &impl ConnectionTrait, user_id: uuid::Uuid) -> Resu
     Ok(())
 }
 
+/// Takes the share lock a foreign key to the user's row takes anyway (PostgreSQL `FOR KEY
+/// SHARE`; SQLite's single writer already serialises), but first: a transaction that then writes
+/// several rows of the user's (usage counters and logs) orders its locks as deleting the account
+/// does (the user's row, then its rows) and so waits for, or holds off, the deletion instead of
+/// deadlocking with it. False when the user is gone.
+pub async fn share_lock_user(
+    conn: &impl ConnectionTrait,
+    user_id: uuid::Uuid,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::LockType;
+    use sea_orm::{EntityTrait, QuerySelect};
+    Ok(crate::entity::users::Entity::find_by_id(user_id)
+        .select_only()
+        .column(crate::entity::users::Column::Id)
+        .lock(LockType::KeyShare)
+        .into_tuple::<uuid::Uuid>()
+        .one(conn)
+        .await?
+        .is_some())
+}
+
 /// Sets `field` to `value` when there is one: a PATCH changes only the fields it names.
 pub fn set_if_some<V: Into<sea_orm::Value>>(field: &mut sea_orm::ActiveValue<V>, value: Option<V>) {
     if let Some(v) = value {

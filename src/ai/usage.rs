@@ -39,7 +39,7 @@ use uuid::Uuid;
 
 use super::{Feature, Usage};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, share_lock_user};
 use crate::entity::numeric::Numeric;
 use crate::entity::{ai_usage_counters, ai_usage_logs, subscriptions};
 use crate::http::error::{AppError, AppResult};
@@ -180,6 +180,9 @@ pub async fn reserve(
     now: DateTime<Utc>,
 ) -> AppResult<Reservation> {
     let txn = db.begin_write().await?;
+    if !share_lock_user(&txn, user_id).await? {
+        return Err(AppError::NotFound("user"));
+    }
     let limits = Limits::of(config, plan_of(&txn, user_id, now).await?);
 
     let spent = cost_between(
@@ -341,6 +344,7 @@ impl Reservation {
     pub async fn settle(mut self, db: &Db, usage: &Usage, now: DateTime<Utc>) -> AppResult<()> {
         self.armed = None;
         let txn = db.begin_write().await?;
+        share_lock_user(&txn, self.user_id).await?;
         self.settle_in(&txn, usage).await?;
         txn.commit().await?;
         tracing::debug!(
@@ -448,6 +452,7 @@ async fn release_row(
     day: NaiveDate,
 ) -> Result<(), DbErr> {
     let txn = db.begin_write().await?;
+    share_lock_user(&txn, user_id).await?;
     let released = ai_usage_logs::Entity::update_many()
         .col_expr(
             ai_usage_logs::Column::RequestStatus,
