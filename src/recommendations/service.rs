@@ -13,12 +13,17 @@
 //! Stored rows are shown while unexpired and while their rule still holds — a recommendation
 //! whose target is done disappears at the next read — and regenerated when none is left, or
 //! on `POST /me/recommendations/refresh`.
+//!
+//! `POST /me/recommendations/{id}/dismiss` sets `dismissed_at`: the row stays stored until its
+//! expiry, is not listed, and while it stays no recommendation is made for the same target
+//! (lesson, topic or quiz) — neither by a later read nor by a refresh.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -33,7 +38,7 @@ use crate::entity::{
     user_profiles, user_recommendations, user_streaks,
 };
 use crate::http::Page;
-use crate::http::error::AppResult;
+use crate::http::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::study;
 
@@ -110,11 +115,13 @@ fn view(row: user_recommendations::Model) -> Option<RecommendationView> {
     })
 }
 
-/// What the rules recommend to `user_id` at `now`, highest priority first.
+/// What the rules recommend to `user_id` at `now`, highest priority first, leaving out the
+/// targets in `skip` (dismissed ones) before each rule takes its few.
 async fn candidates(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
     now: DateTime<Utc>,
+    skip: &HashSet<Uuid>,
 ) -> Result<Vec<Candidate>, DbErr> {
     let subjects = subjects::Entity::find().all(conn).await?;
     let topics = topics::Entity::find()
@@ -182,7 +189,10 @@ async fn candidates(
     for t in &topics {
         let ls = by_topic.get(&t.id).map(Vec::as_slice).unwrap_or_default();
         let started = ls.iter().any(|l| done.contains(&l.id));
-        if started && let Some(next) = ls.iter().find(|l| !done.contains(&l.id)) {
+        if started
+            && let Some(next) = ls.iter().find(|l| !done.contains(&l.id))
+            && !skip.contains(&next.id)
+        {
             next_lessons.push(next);
         }
     }
@@ -198,7 +208,7 @@ async fn candidates(
                 .filter_map(|t| by_topic.get(&t.id))
                 .flatten()
                 .copied()
-                .find(|l| !done.contains(&l.id))
+                .find(|l| !done.contains(&l.id) && !skip.contains(&l.id))
         })
     {
         out.push(Candidate {
@@ -237,6 +247,10 @@ async fn candidates(
         if topic_quizzes.iter().any(|q| attempted.contains(&q.id)) || quiz_recs >= PER_KIND {
             continue;
         }
+        let target = topic_quizzes.first().map_or(t.id, |q| q.id);
+        if skip.contains(&target) {
+            continue;
+        }
         quiz_recs += 1;
         match topic_quizzes.first() {
             Some(q) => out.push(Candidate {
@@ -267,7 +281,7 @@ async fn candidates(
     let mut weak: Vec<(&topics::Model, Decimal)> = topics
         .iter()
         .filter_map(|t| progress.get(&t.id).map(|p| (t, p.mastery_score.0)))
-        .filter(|(_, m)| *m < low)
+        .filter(|(t, m)| *m < low && !skip.contains(&t.id))
         .collect();
     weak.sort_by_key(|w| w.1);
     for (t, mastery) in weak.into_iter().take(PER_KIND) {
@@ -302,7 +316,10 @@ async fn candidates(
     };
     let fresh = |t: &&topics::Model| {
         let ls = by_topic.get(&t.id).map(Vec::as_slice).unwrap_or_default();
-        !ls.is_empty() && !ls.iter().any(|l| done.contains(&l.id)) && !progress.contains_key(&t.id)
+        !ls.is_empty()
+            && !ls.iter().any(|l| done.contains(&l.id))
+            && !progress.contains_key(&t.id)
+            && !skip.contains(&t.id)
     };
     let mut new_topics: Vec<&topics::Model> = topics
         .iter()
@@ -345,7 +362,34 @@ async fn candidates(
     Ok(out)
 }
 
-/// Replaces the user's stored recommendations with `fresh`; returns the stored rows.
+/// Rows dismissed and not yet expired at `now`: they are kept, and hold back their targets.
+fn dismissed_unexpired(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(user_recommendations::Column::DismissedAt.is_not_null())
+        .add(user_recommendations::Column::ExpiresAt.gt(now))
+}
+
+/// The targets the user has dismissed, while the dismissed rows last.
+async fn held_back(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<HashSet<Uuid>, DbErr> {
+    Ok(user_recommendations::Entity::find()
+        .select_only()
+        .column(user_recommendations::Column::ReferenceId)
+        .filter(user_recommendations::Column::UserId.eq(user_id))
+        .filter(dismissed_unexpired(now))
+        .into_tuple::<Option<Uuid>>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Replaces the user's stored recommendations with `fresh`, less those whose target the user
+/// has dismissed (the dismissed rows stay until they expire); returns the rows to show.
 async fn store(
     state: &AppState,
     user_id: Uuid,
@@ -357,10 +401,14 @@ async fn store(
     crate::db::lock_user(&tx, user_id).await?;
     user_recommendations::Entity::delete_many()
         .filter(user_recommendations::Column::UserId.eq(user_id))
+        .filter(dismissed_unexpired(now).not())
         .exec(&tx)
         .await?;
+    // Read under the lock, so a dismissal that committed first is respected.
+    let dismissed = held_back(&tx, user_id, now).await?;
     let rows: Vec<user_recommendations::ActiveModel> = fresh
         .into_iter()
+        .filter(|c| !dismissed.contains(&c.target))
         .map(|c| user_recommendations::ActiveModel {
             id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
@@ -381,6 +429,7 @@ async fn store(
     }
     let stored = user_recommendations::Entity::find()
         .filter(user_recommendations::Column::UserId.eq(user_id))
+        .filter(user_recommendations::Column::DismissedAt.is_null())
         .order_by_desc(user_recommendations::Column::PriorityScore)
         .order_by_asc(user_recommendations::Column::Id)
         .all(&tx)
@@ -391,19 +440,22 @@ async fn store(
 
 /// `GET /me/recommendations`: the stored, unexpired recommendations while they are what the
 /// rules make of the user's state now; regenerated when that state has moved (a target done,
-/// a new one due) or they expired, so none ever points at something already done.
+/// a new one due) or they expired, so none ever points at something already done. Targets
+/// the user dismissed are left out until the dismissed row expires.
 pub async fn list(state: &AppState, me: &CurrentUser) -> AppResult<RecommendationList> {
     let now = state.clock.now();
     let db = state.db.read();
-    let fresh = candidates(db, me.id, now).await?;
-    let stored: Vec<user_recommendations::Model> = user_recommendations::Entity::find()
+    let (dismissed, stored): (Vec<_>, Vec<_>) = user_recommendations::Entity::find()
         .filter(user_recommendations::Column::UserId.eq(me.id))
         .filter(user_recommendations::Column::ExpiresAt.gt(now))
-        .filter(user_recommendations::Column::DismissedAt.is_null())
         .order_by_desc(user_recommendations::Column::PriorityScore)
         .order_by_asc(user_recommendations::Column::Id)
         .all(db)
-        .await?;
+        .await?
+        .into_iter()
+        .partition(|r| r.dismissed_at.is_some());
+    let held_back: HashSet<Uuid> = dismissed.iter().filter_map(|r| r.reference_id).collect();
+    let fresh = candidates(db, me.id, now, &held_back).await?;
     let wanted: HashSet<(&str, Uuid)> = fresh.iter().map(|c| (c.kind, c.target)).collect();
     let have: HashSet<(&str, Uuid)> = stored
         .iter()
@@ -423,10 +475,40 @@ pub async fn list(state: &AppState, me: &CurrentUser) -> AppResult<Recommendatio
 /// `POST /me/recommendations/refresh`: regenerates them now.
 pub async fn refresh(state: &AppState, me: &CurrentUser) -> AppResult<RecommendationList> {
     let now = state.clock.now();
-    let fresh = candidates(state.db.read(), me.id, now).await?;
+    let db = state.db.read();
+    let held_back = held_back(db, me.id, now).await?;
+    let fresh = candidates(db, me.id, now, &held_back).await?;
     let rows = store(state, me.id, fresh, now).await?;
     Ok(RecommendationList {
         items: rows.into_iter().filter_map(view).collect(),
         next_cursor: None,
     })
+}
+
+/// `POST /me/recommendations/{id}/dismiss`: the recommendation is no longer listed, and none is
+/// made for its target until it expires. Dismissing one already dismissed changes nothing;
+/// another user's, or an unknown id, is not found.
+pub async fn dismiss(state: &AppState, me: &CurrentUser, id: Uuid) -> AppResult<()> {
+    let now = state.clock.now();
+    let res = user_recommendations::Entity::update_many()
+        .col_expr(
+            user_recommendations::Column::DismissedAt,
+            Expr::value(Some(now)),
+        )
+        .filter(user_recommendations::Column::Id.eq(id))
+        .filter(user_recommendations::Column::UserId.eq(me.id))
+        .filter(user_recommendations::Column::DismissedAt.is_null())
+        .exec(state.db.write())
+        .await?;
+    if res.rows_affected == 0 {
+        let exists = user_recommendations::Entity::find_by_id(id)
+            .filter(user_recommendations::Column::UserId.eq(me.id))
+            .one(state.db.write())
+            .await?
+            .is_some();
+        if !exists {
+            return Err(AppError::NotFound("recommendation"));
+        }
+    }
+    Ok(())
 }

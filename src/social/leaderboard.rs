@@ -7,15 +7,16 @@
 //! `STUDIUM_LEADERBOARD_REFRESH_SECS` interval across all instances (unique key per interval);
 //! reads take it from there. My own rank — 1 + the users above my XP, summed from
 //! `leaderboard_xp_counts` (users per XP value) — and
-//! the friends scope — a primary-key lookup per friend — are computed live.
+//! the friends scope — one statement over my friendships, their profiles and their scores
+//! ([`friends_board`]) — are computed live.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -358,6 +359,53 @@ async fn score_of(
     )
 }
 
+/// My friends and me with our XP in the period (0 without a score), most XP first, then by
+/// user id: one statement — the set of ids from `friends` (either side of an accepted
+/// friendship) and me, joined to names and to the period's scores by primary key.
+async fn friends_board(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+    me: Uuid,
+) -> Result<Vec<(Uuid, String, i64)>, DbErr> {
+    let backend = conn.get_database_backend();
+    let p = |n: usize| match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => "?".to_string(),
+    };
+    let sql = format!(
+        "SELECT ids.id, COALESCE(p.full_name, ''), COALESCE(s.xp, 0) AS xp          FROM (SELECT {} AS id                UNION SELECT addressee_id FROM friends WHERE requester_id = {} AND status = {}                UNION SELECT requester_id FROM friends WHERE addressee_id = {} AND status = {}) AS ids          LEFT JOIN user_profiles p ON p.user_id = ids.id          LEFT JOIN leaderboard_scores s ON s.user_id = ids.id               AND s.period_type = {} AND s.period_start = {}          ORDER BY xp DESC, ids.id",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+    );
+    let accepted = super::service::ACCEPTED;
+    let values: Vec<sea_orm::Value> = vec![
+        me.into(),
+        me.into(),
+        accepted.into(),
+        me.into(),
+        accepted.into(),
+        period.as_str().into(),
+        start.into(),
+    ];
+    conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get_by_index(0)?,
+                row.try_get_by_index(1)?,
+                row.try_get_by_index(2)?,
+            ))
+        })
+        .collect()
+}
+
 /// `GET /leaderboards/{period}?scope=`.
 pub async fn leaderboard(
     state: &AppState,
@@ -368,14 +416,14 @@ pub async fn leaderboard(
     let now = state.clock.now();
     let start = period.start(now);
     let db = state.db.read();
-    let my_name = user_profiles::Entity::find()
-        .filter(user_profiles::Column::UserId.eq(me.id))
-        .one(db)
-        .await?
-        .map(|p| p.full_name)
-        .unwrap_or_default();
     match scope {
         Scope::Global => {
+            let my_name = user_profiles::Entity::find()
+                .filter(user_profiles::Column::UserId.eq(me.id))
+                .one(db)
+                .await?
+                .map(|p| p.full_name)
+                .unwrap_or_default();
             let (entries, generated_at) = cached_top(state, period, now).await?;
             let xp = score_of(db, period, start, me.id).await?;
             let above = users_above(db, period, start, xp).await?;
@@ -394,38 +442,7 @@ pub async fn leaderboard(
             })
         }
         Scope::Friends => {
-            let mut ids = super::service::friend_ids(db, me.id).await?;
-            ids.push(me.id);
-            let scores: HashMap<Uuid, i64> = leaderboard_scores::Entity::find()
-                .filter(leaderboard_scores::Column::PeriodType.eq(period.as_str()))
-                .filter(leaderboard_scores::Column::PeriodStart.eq(start))
-                .filter(leaderboard_scores::Column::UserId.is_in(ids.iter().copied()))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|s| (s.user_id, s.xp))
-                .collect();
-            let names: HashMap<Uuid, String> = user_profiles::Entity::find()
-                .select_only()
-                .column(user_profiles::Column::UserId)
-                .column(user_profiles::Column::FullName)
-                .filter(user_profiles::Column::UserId.is_in(ids.iter().copied()))
-                .into_tuple::<(Uuid, String)>()
-                .all(db)
-                .await?
-                .into_iter()
-                .collect();
-            let mut rows: Vec<(Uuid, String, i64)> = ids
-                .iter()
-                .map(|id| {
-                    (
-                        *id,
-                        names.get(id).cloned().unwrap_or_default(),
-                        scores.get(id).copied().unwrap_or(0),
-                    )
-                })
-                .collect();
-            rows.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+            let rows = friends_board(db, period, start, me.id).await?;
             let entries = assign_ranks(rows);
             let mine = entries
                 .iter()
@@ -434,7 +451,7 @@ pub async fn leaderboard(
                 .unwrap_or(LeaderboardEntry {
                     rank: 1,
                     user_id: me.id,
-                    full_name: my_name,
+                    full_name: String::new(),
                     xp: 0,
                 });
             Ok(LeaderboardView {

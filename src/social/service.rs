@@ -406,20 +406,6 @@ fn friendship_of(a: Uuid, b: Uuid) -> Condition {
         )
 }
 
-/// The ids of my friends (accepted), for the friends leaderboard.
-pub async fn friend_ids(conn: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Uuid>, DbErr> {
-    let rows = friends::Entity::find()
-        .filter(friends::Column::Status.eq(ACCEPTED))
-        .filter(
-            Condition::any()
-                .add(friends::Column::RequesterId.eq(me))
-                .add(friends::Column::AddresseeId.eq(me)),
-        )
-        .all(conn)
-        .await?;
-    Ok(rows.iter().map(|r| other_of(r, me)).collect())
-}
-
 /// `GET /friends`: my friends with their XP, level and streak as shown today.
 pub async fn list_friends(
     state: &AppState,

@@ -33,8 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/friends", get(friends_page))
         .route("/friends/requests", post(send_request))
         .route("/friends/requests/{id}/accept", post(accept_request))
-        .route("/friends/requests/{id}/decline", post(decline_request))
-        .route("/friends/requests/{id}/cancel", post(cancel_request))
+        .route("/friends/requests/{id}/{action}", post(drop_request))
         .route("/friends/{user_id}/unfriend", post(unfriend))
         .route("/leaderboards", get(leaderboard_page))
 }
@@ -275,29 +274,23 @@ async fn accept_request(
     after(&state, &user, csrf, &headers, result).await
 }
 
-async fn decline_request(
+/// Dropping a request: `decline` (the addressee) or `cancel` (the requester). The service tells
+/// the two apart; the word picks the notice, and any other word is an unknown page.
+async fn drop_request(
     State(state): State<AppState>,
     WebUser(user): WebUser,
     csrf: Csrf,
     headers: HeaderMap,
-    AppPath(id): AppPath<Uuid>,
+    AppPath((id, action)): AppPath<(Uuid, String)>,
 ) -> AppResult<Response> {
+    let done = match action.as_str() {
+        "decline" => "declined",
+        "cancel" => "cancelled",
+        _ => return Err(AppError::RouteNotFound),
+    };
     let result = service::delete_request(&state, &user, id)
         .await
-        .map(|_| "declined");
-    after(&state, &user, csrf, &headers, result).await
-}
-
-async fn cancel_request(
-    State(state): State<AppState>,
-    WebUser(user): WebUser,
-    csrf: Csrf,
-    headers: HeaderMap,
-    AppPath(id): AppPath<Uuid>,
-) -> AppResult<Response> {
-    let result = service::delete_request(&state, &user, id)
-        .await
-        .map(|_| "cancelled");
+        .map(|_| done);
     after(&state, &user, csrf, &headers, result).await
 }
 

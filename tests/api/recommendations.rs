@@ -4,9 +4,9 @@ use chrono::{Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::db_test;
 use crate::gamification::{complete_lesson, quiz, take_quiz, topic_with_lessons};
 use crate::helpers::*;
+use crate::{db_test, long_session_test};
 
 async fn recs(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let res = app.get("/me/recommendations", Some(&user.access)).await;
@@ -183,5 +183,85 @@ db_test!(
         assert_ne!(after[0]["id"], before[0]["id"]);
         let anon = app.get("/me/recommendations", None).await;
         assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    }
+);
+
+long_session_test!(
+    a_dismissed_recommendation_stays_away_until_it_would_have_expired,
+    |app| {
+        let admin = app.admin().await;
+        let topic = topic_with_lessons(&app, &admin, 2).await;
+        topic_with_lessons(&app, &admin, 1).await;
+        let student = app.student().await;
+        complete_lesson(&app, &student, topic.lessons[0]).await;
+        let items = recs(&app, &student).await;
+        let next = topic.lessons[1].to_string();
+        assert_eq!(refs(&items, "continue_lesson"), vec![next.clone()]);
+        let cont = of_kind(&items, "continue_lesson")[0];
+        let id = cont["id"].as_str().expect("id").to_string();
+        let expires: chrono::DateTime<Utc> = cont["expires_at"].as_str().unwrap().parse().unwrap();
+        let others: Vec<Value> = items
+            .iter()
+            .filter(|r| r["reference_id"] != next.as_str())
+            .cloned()
+            .collect();
+        assert!(!others.is_empty(), "{items:?}");
+
+        // Not mine: not found, and nothing changes for its owner.
+        let stranger = app.student().await;
+        let path = format!("/me/recommendations/{id}/dismiss");
+        let res = app.post(&path, Some(&stranger.access), json!({})).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text);
+        assert_eq!(res.problem_slug(), "not-found");
+        assert_eq!(recs(&app, &student).await, items);
+        let unknown = format!("/me/recommendations/{}/dismiss", uuid::Uuid::now_v7());
+        let res = app.post(&unknown, Some(&student.access), json!({})).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text);
+        let res = app
+            .post(
+                "/me/recommendations/not-an-id/dismiss",
+                Some(&student.access),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text);
+        assert!(res.is_problem());
+        let res = app.post(&path, None, json!({})).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+
+        // Dismissed: gone from the list, the others stay as they were; twice is like once.
+        let res = app.post(&path, Some(&student.access), json!({})).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+        let res = app.post(&path, Some(&student.access), json!({})).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+        assert_eq!(recs(&app, &student).await, others);
+
+        // Neither a refresh nor a later read brings its target back while it would have run.
+        let res = app
+            .post(
+                "/me/recommendations/refresh",
+                Some(&student.access),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        let refreshed = res.body["items"].as_array().expect("items").clone();
+        assert!(
+            refreshed.iter().all(|r| r["reference_id"] != next.as_str()),
+            "{refreshed:?}"
+        );
+        assert_eq!(refreshed.len(), others.len());
+        app.set_time(expires - Duration::seconds(1));
+        let items = recs(&app, &student).await;
+        assert!(
+            items.iter().all(|r| r["reference_id"] != next.as_str()),
+            "{items:?}"
+        );
+
+        // Once it has expired, the lesson is recommended again, under a new id.
+        app.set_time(expires + Duration::seconds(1));
+        let items = recs(&app, &student).await;
+        assert_eq!(refs(&items, "continue_lesson"), vec![next.clone()]);
+        assert_ne!(of_kind(&items, "continue_lesson")[0]["id"], id.as_str());
     }
 );

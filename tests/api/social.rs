@@ -629,13 +629,32 @@ db_test!(the_friends_board_never_shows_a_non_friend, |app| {
     assert_eq!(res.body["me"]["rank"], 1);
     let res = board(&app, &c, "/leaderboards/monthly?scope=friends").await;
     assert_eq!(lines(&res), vec![(1, c.id.clone(), 500)]);
+    // From the other side of the friendship, the same two.
+    let res = board(&app, &b, "/leaderboards/weekly?scope=friends").await;
+    let mut got = lines(&res);
+    got.sort();
+    assert_eq!(got, expected, "{}", res.text);
+    // A friend without XP this period comes last, with 0 and their name.
+    let d = app.student().await;
+    befriend(&app, &d, &a).await;
+    let res = board(&app, &a, "/leaderboards/weekly?scope=friends").await;
+    assert_eq!(lines(&res).len(), 3, "{}", res.text);
+    assert_eq!(lines(&res)[2], (3, d.id.clone(), 0));
+    assert_eq!(res.body["entries"][2]["full_name"], "Ada Student");
+    let res = board(&app, &d, "/leaderboards/weekly?scope=friends").await;
+    assert_eq!(res.body["me"]["rank"], 2, "{}", res.text);
+    assert_eq!(res.body["me"]["xp"], 0);
+    assert_eq!(res.body["me"]["full_name"], "Ada Student");
     // Unfriended, gone from the board.
     let res = app
         .delete(&format!("/friends/{}", b.id), Some(&a.access))
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     let res = board(&app, &a, "/leaderboards/weekly?scope=friends").await;
-    assert_eq!(lines(&res), vec![(1, a.id.clone(), 30)]);
+    assert_eq!(
+        lines(&res),
+        vec![(1, a.id.clone(), 30), (2, d.id.clone(), 0)]
+    );
     // Globally, everyone with XP; A and B tie behind C and the pending requester.
     let res = board(&app, &a, "/leaderboards/weekly").await;
     assert_eq!(lines(&res).len(), 4);

@@ -6,14 +6,15 @@ pub mod chart;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
 use uuid::Uuid;
 
 use super::page::{Layout, render};
-use super::session::{Csrf, WebUser};
+use super::session::{Csrf, WebUser, redirect};
 use crate::http::error::AppResult;
-use crate::http::extract::PageParams;
+use crate::http::extract::{AppPath, PageParams};
 use crate::mastery::model::{MasteryLevel, TopicMasteryView};
 use crate::me::model::MeResponse;
 use crate::recommendations::service::RecommendationView;
@@ -24,11 +25,14 @@ use crate::study::model::{StatsQuery, StreakView};
 const CHART_DAYS: u32 = 30;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", get(dashboard))
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/recommendations/{id}/dismiss", post(dismiss))
 }
 
 /// A recommendation as the page links it.
 struct Suggestion {
+    id: Uuid,
     title: String,
     reason: String,
     href: String,
@@ -46,6 +50,7 @@ pub fn target_href(reference_type: &str, id: Uuid) -> String {
 impl From<RecommendationView> for Suggestion {
     fn from(r: RecommendationView) -> Self {
         Self {
+            id: r.id,
             href: target_href(&r.reference_type, r.reference_id),
             title: r.title,
             reason: r.reason,
@@ -146,4 +151,20 @@ async fn dashboard(
         mastery: mastery.items.into_iter().map(Into::into).collect(),
     })
     .into_response())
+}
+
+/// "Dismiss" on a recommendation: htmx swaps its line for a note that it is dismissed;
+/// without JavaScript the form posts and the dashboard is shown again, without it.
+async fn dismiss(
+    State(state): State<AppState>,
+    WebUser(user): WebUser,
+    headers: HeaderMap,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Response> {
+    crate::recommendations::service::dismiss(&state, &user, id).await?;
+    if headers.contains_key("hx-request") {
+        Ok(Html("<li class=\"muted dismissed\" role=\"status\">Dismissed.</li>").into_response())
+    } else {
+        Ok(redirect(&headers, "/"))
+    }
 }

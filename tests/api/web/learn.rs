@@ -30,6 +30,15 @@ db_test!(
         b.find(".recommendations a[href^='/learn/topics/']").await;
         b.check("learn-dashboard").await;
 
+        // "Dismiss" takes a suggestion away, for good on the next visit too.
+        let dismissed = b.text(".recommendations li a").await;
+        b.click(".recommendations li .dismiss").await;
+        b.wait_for_text(".recommendations .dismissed", "Dismissed")
+            .await;
+        b.goto("/").await;
+        let next = b.text("#next-heading + *").await;
+        assert!(!next.contains(&dismissed), "{dismissed:?} is back: {next}");
+
         // Subjects → a subject's topics → a topic's lessons → a lesson.
         b.click("nav a[href='/learn']").await;
         b.wait_for_path("/learn").await;

@@ -78,3 +78,52 @@ db_test!(
         b.wait_for_text("#q-error", "Try again in").await;
     }
 );
+
+db_test!(decline_and_cancel_requests_on_the_friends_page, |app| {
+    let mut people = Vec::new();
+    for name in ["Carla Asks", "Dmitri Asked"] {
+        let email = app.unique_email("req");
+        let res = app.register_as(&email, PASSWORD, name).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        people.push(user_from(&res, &email));
+    }
+    let (carla, dmitri) = (&people[0], &people[1]);
+    let b = Browser::open(&app).await;
+    let email = app.unique_email("ines");
+    b.sign_up("Ines Web", &email, PASSWORD).await;
+    let ines = user_from(&app.login(&email, PASSWORD).await, &email);
+
+    // Carla asks Ines; Ines asks Dmitri.
+    for (from, to) in [(carla, &ines), (&ines, dmitri)] {
+        let res = app
+            .post(
+                "/friends/requests",
+                Some(&from.access),
+                json!({"addressee_id": to.id}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    }
+    b.goto("/friends").await;
+    b.wait_for_text("#incoming", "Carla Asks").await;
+    b.wait_for_text("#outgoing", "Dmitri Asked").await;
+
+    b.click("#incoming form[action$='/decline'] button").await;
+    b.wait_for_text("#notice", "Request declined").await;
+    b.click("#outgoing form[action$='/cancel'] button").await;
+    b.wait_for_text("#notice", "Request cancelled").await;
+
+    // Neither request is left, for anyone.
+    for user in [carla, dmitri, &ines] {
+        for direction in ["incoming", "outgoing"] {
+            let res = app
+                .get(
+                    &format!("/friends/requests?direction={direction}"),
+                    Some(&user.access),
+                )
+                .await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+            assert_eq!(res.body["items"], json!([]), "{direction}: {}", res.text);
+        }
+    }
+});
