@@ -52,6 +52,23 @@ pub fn screenshot_dir() -> PathBuf {
     target.join("web-screenshots")
 }
 
+/// Ends the browser with its test, passed or failed: chromedriver leaves the Chromium it started
+/// running when it is killed, and every test's browser would stay behind, holding memory.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self._driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+        // Chromium's own processes, should any have left the group: they name the profile.
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-f", &self._profile.path().display().to_string()])
+            .status();
+    }
+}
+
 impl Browser {
     /// A fresh headless Chromium (its own profile: no cookies) at the app's address.
     pub async fn open(app: &TestApp) -> Browser {
@@ -71,6 +88,8 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group, so that dropping the browser can end Chromium too.
+            .process_group(0)
             .spawn()
             .expect("starting chromedriver");
         let profile = tempfile::tempdir().expect("a browser profile directory");
