@@ -1066,11 +1066,17 @@ async fn vector_hits(app: &TestApp, user: &TestUser, text: &str) -> Vec<Uuid> {
         .collect()
 }
 
-db_test!(vector_search_follows_reprocessing_and_deletion, |app| {
+/// A new student with one processed plain-text notes file on enzymes: the student and its id.
+async fn enzyme_notes(app: &TestApp) -> (TestUser, String) {
     let ada = app.student().await;
     let text = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
-    let id = upload_ok(&app, &ada, "enzymes.txt", text.as_bytes()).await;
-    process(&app, &ada, &id).await;
+    let id = upload_ok(app, &ada, "enzymes.txt", text.as_bytes()).await;
+    process(app, &ada, &id).await;
+    (ada, id)
+}
+
+db_test!(vector_search_follows_reprocessing_and_deletion, |app| {
+    let (ada, id) = enzyme_notes(&app).await;
     let ids = |chunks: Vec<material_chunks::Model>| -> Vec<Uuid> {
         chunks.into_iter().map(|c| c.id).collect()
     };
@@ -1097,9 +1103,7 @@ db_test!(vector_search_follows_reprocessing_and_deletion, |app| {
     assert!(hits.iter().all(|h| second.contains(h)), "{hits:?}");
 
     // Another student with the same notes finds only theirs.
-    let eve = app.student().await;
-    let other = upload_ok(&app, &eve, "enzymes.txt", text.as_bytes()).await;
-    process(&app, &eve, &other).await;
+    let (eve, _) = enzyme_notes(&app).await;
     let hits = vector_hits(&app, &eve, "activation energy of enzymes").await;
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| !second.contains(h)), "{hits:?}");
@@ -1124,22 +1128,10 @@ db_test!(vector_search_follows_reprocessing_and_deletion, |app| {
 db_test!(
     vectors_of_an_earlier_embedding_are_left_out_until_reprocessed,
     |app| {
-        use sea_orm::sea_query::Expr;
-        let ada = app.student().await;
-        let text = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
-        let id = upload_ok(&app, &ada, "enzymes.txt", text.as_bytes()).await;
-        process(&app, &ada, &id).await;
+        let (ada, id) = enzyme_notes(&app).await;
         // As processed before the offline embedding gained subwords: its vectors are not
         // comparable with today's queries, so the vector side leaves them out.
-        material_chunks::Entity::update_many()
-            .col_expr(
-                material_chunks::Column::EmbeddingModel,
-                Expr::value("offline-lexical-256"),
-            )
-            .filter(material_chunks::Column::MaterialId.eq(id.parse::<Uuid>().unwrap()))
-            .exec(app.state.db.write())
-            .await
-            .unwrap();
+        embed_with_old_model(&app, &id).await;
         assert!(
             vector_hits(&app, &ada, "activation energy of enzymes")
                 .await
@@ -1246,10 +1238,7 @@ db_test!(
     the_periodic_sweep_re_embeds_vectors_of_an_earlier_model_and_leaves_current_ones,
     |app| {
         use studium::materials::reembed;
-        let ada = app.student().await;
-        let enzymes = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
-        let stale = upload_ok(&app, &ada, "enzymes.txt", enzymes.as_bytes()).await;
-        process(&app, &ada, &stale).await;
+        let (ada, stale) = enzyme_notes(&app).await;
         let volcanoes = "Volcanoes erupt when magma rises through the crust. ".repeat(40);
         let current = upload_ok(&app, &ada, "volcanoes.txt", volcanoes.as_bytes()).await;
         process(&app, &ada, &current).await;
@@ -1324,10 +1313,7 @@ db_test!(
     a_reprocess_asked_while_a_re_embedding_waits_is_run_by_that_job,
     |app| {
         use studium::jobs::{NewJob, enqueue};
-        let ada = app.student().await;
-        let text = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
-        let id = upload_ok(&app, &ada, "enzymes.txt", text.as_bytes()).await;
-        process(&app, &ada, &id).await;
+        let (ada, id) = enzyme_notes(&app).await;
         embed_with_old_model(&app, &id).await;
         // A re-embedding as the sweep queues it, but due only later.
         let later = app.clock.now() + chrono::Duration::minutes(1);
@@ -1374,10 +1360,7 @@ db_test!(
     a_material_that_cannot_be_re_embedded_stays_ready_with_its_old_chunks,
     |app| {
         use studium::materials::reembed;
-        let ada = app.student().await;
-        let text = "Enzymes speed up reactions by lowering the activation energy. ".repeat(80);
-        let id = upload_ok(&app, &ada, "enzymes.txt", text.as_bytes()).await;
-        process(&app, &ada, &id).await;
+        let (ada, id) = enzyme_notes(&app).await;
         embed_with_old_model(&app, &id).await;
         let old: Vec<Uuid> = chunks_of(&app, &id).await.iter().map(|c| c.id).collect();
         // The file has gone from the store: the chunks cannot be made again.
