@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::materials::Storage;
+use crate::social::leaderboard::TopCache;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +32,8 @@ pub struct AppState {
     pub ai: Provider,
     /// The object store of uploaded files (`STUDIUM_STORAGE_URL`).
     pub storage: Storage,
+    /// The global leaderboard tops this instance has parsed (see `social::leaderboard`).
+    pub leaderboard_tops: Arc<TopCache>,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             sessions,
             ai,
             storage,
+            leaderboard_tops: Arc::default(),
         })
     }
 }

@@ -5,11 +5,14 @@
 //! ([`record_xp`], in the award's transaction). The global top [`TOP_N`] of a period is
 //! precomputed into `leaderboard_cache` by the `leaderboard.refresh` job, queued once per
 //! `STUDIUM_LEADERBOARD_REFRESH_SECS` interval across all instances (unique key per interval);
-//! reads take it from there. My own rank — 1 + the users above my XP, summed from
+//! reads take it from there, parsed once per refresh by each instance ([`TopCache`]), and the
+//! global read is one statement while the top is unchanged ([`my_standing`]). My own rank — 1 + the users above my XP, summed from
 //! `leaderboard_xp_counts` (users per XP value) — and
 //! the friends scope — one statement over my friendships, their profiles and their scores
 //! ([`friends_board`]) — are computed live.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
@@ -37,7 +40,7 @@ pub const TOP_N: u64 = 100;
 pub const JOB_KIND: &str = "leaderboard.refresh";
 
 /// A leaderboard period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Period {
     Weekly,
@@ -178,28 +181,6 @@ async fn add_to_count(
     Ok(())
 }
 
-/// How many users have more than `xp` in the period: a sum over the distinct XP values above.
-async fn users_above(
-    conn: &impl ConnectionTrait,
-    period: Period,
-    start: NaiveDate,
-    xp: i64,
-) -> Result<i64, DbErr> {
-    use leaderboard_xp_counts::{Column, Entity};
-    let stmt = Query::select()
-        // The cast keeps the type BIGINT on PostgreSQL, where SUM widens to NUMERIC.
-        .expr(Expr::cust("CAST(COALESCE(SUM(users), 0) AS BIGINT)"))
-        .from(Entity)
-        .and_where(Column::PeriodType.eq(period.as_str()))
-        .and_where(Column::PeriodStart.eq(start))
-        .and_where(Column::Xp.gt(xp))
-        .to_owned();
-    match conn.query_one(&stmt).await? {
-        Some(row) => row.try_get_by_index::<i64>(0),
-        None => Ok(0),
-    }
-}
-
 /// Competition ranking over entries sorted by XP, highest first: equal XP, equal rank.
 fn assign_ranks(rows: Vec<(Uuid, String, i64)>) -> Vec<LeaderboardEntry> {
     let mut out: Vec<LeaderboardEntry> = Vec::with_capacity(rows.len());
@@ -276,8 +257,9 @@ pub async fn refresh(
             now.into(),
         ])
         .on_conflict(
+            // A new id on every refresh: it is the version instances key their parsed copy by.
             OnConflict::columns([Column::PeriodType, Column::PeriodStart])
-                .update_columns([Column::RankingData, Column::GeneratedAt])
+                .update_columns([Column::Id, Column::RankingData, Column::GeneratedAt])
                 .to_owned(),
         )
         .to_owned();
@@ -324,39 +306,121 @@ pub async fn run_periodically(state: AppState, every: Duration, stop: watch::Rec
     periodic(every).run(state, stop).await
 }
 
-/// The cached top of a period, or a fresh one stored now when the refresh has not run for it
-/// yet (e.g. in the first minutes of a new week).
+/// The global tops this instance has read from `leaderboard_cache`, parsed, keyed by period
+/// and start, each with the row's id: every refresh gives the row a new id, so a read that
+/// finds the same id uses the parsed copy and one that finds another reads the row again.
+#[derive(Default)]
+pub struct TopCache(RwLock<HashMap<(Period, NaiveDate), CachedTop>>);
+
+#[derive(Clone)]
+struct CachedTop {
+    id: Uuid,
+    generated_at: DateTime<Utc>,
+    entries: Arc<Vec<LeaderboardEntry>>,
+}
+
+impl TopCache {
+    fn get(&self, period: Period, start: NaiveDate, id: Uuid) -> Option<CachedTop> {
+        let tops = self.0.read().unwrap_or_else(|e| e.into_inner());
+        tops.get(&(period, start)).filter(|t| t.id == id).cloned()
+    }
+
+    fn put(&self, period: Period, start: NaiveDate, top: CachedTop) {
+        let mut tops = self.0.write().unwrap_or_else(|e| e.into_inner());
+        // Only the current periods are read: older starts can go.
+        tops.retain(|(p, s), _| *p != period || *s >= start);
+        tops.insert((period, start), top);
+    }
+}
+
+/// The cached top of a period whose `leaderboard_cache` row has id `id` (`None`: no row yet,
+/// e.g. in the first minutes of a new week, so one is computed and stored now).
 async fn cached_top(
     state: &AppState,
     period: Period,
+    start: NaiveDate,
+    id: Option<Uuid>,
     now: DateTime<Utc>,
-) -> AppResult<(Vec<LeaderboardEntry>, DateTime<Utc>)> {
-    let cached = leaderboard_cache::Entity::find()
-        .filter(leaderboard_cache::Column::PeriodType.eq(period.as_str()))
-        .filter(leaderboard_cache::Column::PeriodStart.eq(period.start(now)))
-        .one(state.db.read())
-        .await?;
-    if let Some(row) = cached
-        && let Ok(entries) = serde_json::from_value::<Vec<LeaderboardEntry>>(row.ranking_data)
-    {
-        return Ok((entries, row.generated_at));
+) -> AppResult<(Arc<Vec<LeaderboardEntry>>, DateTime<Utc>)> {
+    if let Some(id) = id {
+        if let Some(top) = state.leaderboard_tops.get(period, start, id) {
+            return Ok((top.entries, top.generated_at));
+        }
+        let row = leaderboard_cache::Entity::find_by_id(id)
+            .one(state.db.read())
+            .await?;
+        if let Some(row) = row
+            && let Ok(entries) = serde_json::from_value::<Vec<LeaderboardEntry>>(row.ranking_data)
+        {
+            let top = CachedTop {
+                id: row.id,
+                generated_at: row.generated_at,
+                entries: Arc::new(entries),
+            };
+            state.leaderboard_tops.put(period, start, top.clone());
+            return Ok((top.entries, top.generated_at));
+        }
     }
-    Ok(refresh(state.db.write(), period, now).await?)
+    let (entries, generated_at) = refresh(state.db.write(), period, now).await?;
+    Ok((Arc::new(entries), generated_at))
 }
 
-/// My XP in a period (0 without an award).
-async fn score_of(
+/// What the global board needs besides the top, in one statement: the id of the period's
+/// cached top, my name, my XP and how many users have more.
+async fn my_standing(
     conn: &impl ConnectionTrait,
     period: Period,
     start: NaiveDate,
-    user_id: Uuid,
-) -> Result<i64, DbErr> {
-    Ok(
-        leaderboard_scores::Entity::find_by_id((period.as_str().to_owned(), start, user_id))
-            .one(conn)
-            .await?
-            .map_or(0, |s| s.xp),
-    )
+    me: Uuid,
+) -> Result<(Option<Uuid>, String, i64, i64), DbErr> {
+    let backend = conn.get_database_backend();
+    let p = placeholders(backend);
+    let sql = format!(
+        "SELECT (SELECT id FROM leaderboard_cache WHERE period_type = {} AND period_start = {}), \
+                COALESCE((SELECT full_name FROM user_profiles WHERE user_id = {}), ''), \
+                COALESCE(s.xp, 0), \
+                (SELECT CAST(COALESCE(SUM(c.users), 0) AS BIGINT) FROM leaderboard_xp_counts c \
+                  WHERE c.period_type = {} AND c.period_start = {} AND c.xp > COALESCE(s.xp, 0)) \
+         FROM (SELECT 1 AS one) AS o \
+         LEFT JOIN leaderboard_scores s \
+           ON s.period_type = {} AND s.period_start = {} AND s.user_id = {}",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+    );
+    let values: Vec<sea_orm::Value> = vec![
+        period.as_str().into(),
+        start.into(),
+        me.into(),
+        period.as_str().into(),
+        start.into(),
+        period.as_str().into(),
+        start.into(),
+        me.into(),
+    ];
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("leaderboard standing".into()))?;
+    Ok((
+        row.try_get_by_index(0)?,
+        row.try_get_by_index(1)?,
+        row.try_get_by_index(2)?,
+        row.try_get_by_index(3)?,
+    ))
+}
+
+/// The `n`th bind placeholder of `backend`'s SQL.
+fn placeholders(backend: DatabaseBackend) -> impl Fn(usize) -> String {
+    move |n| match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => "?".to_string(),
+    }
 }
 
 /// My friends and me with our XP in the period (0 without a score), most XP first, then by
@@ -369,10 +433,7 @@ async fn friends_board(
     me: Uuid,
 ) -> Result<Vec<(Uuid, String, i64)>, DbErr> {
     let backend = conn.get_database_backend();
-    let p = |n: usize| match backend {
-        DatabaseBackend::Postgres => format!("${n}"),
-        _ => "?".to_string(),
-    };
+    let p = placeholders(backend);
     let sql = format!(
         "SELECT ids.id, COALESCE(p.full_name, ''), COALESCE(s.xp, 0) AS xp          FROM (SELECT {} AS id                UNION SELECT addressee_id FROM friends WHERE requester_id = {} AND status = {}                UNION SELECT requester_id FROM friends WHERE addressee_id = {} AND status = {}) AS ids          LEFT JOIN user_profiles p ON p.user_id = ids.id          LEFT JOIN leaderboard_scores s ON s.user_id = ids.id               AND s.period_type = {} AND s.period_start = {}          ORDER BY xp DESC, ids.id",
         p(1),
@@ -418,23 +479,16 @@ pub async fn leaderboard(
     let db = state.db.read();
     match scope {
         Scope::Global => {
-            let my_name = user_profiles::Entity::find()
-                .filter(user_profiles::Column::UserId.eq(me.id))
-                .one(db)
-                .await?
-                .map(|p| p.full_name)
-                .unwrap_or_default();
-            let (entries, generated_at) = cached_top(state, period, now).await?;
-            let xp = score_of(db, period, start, me.id).await?;
-            let above = users_above(db, period, start, xp).await?;
+            let (top_id, my_name, xp, above) = my_standing(db, period, start, me.id).await?;
+            let (entries, generated_at) = cached_top(state, period, start, top_id, now).await?;
             Ok(LeaderboardView {
                 period_type: period,
                 scope,
                 period_start: start,
                 generated_at,
-                entries,
+                entries: entries.as_ref().clone(),
                 me: LeaderboardEntry {
-                    rank: above as i64 + 1,
+                    rank: above + 1,
                     user_id: me.id,
                     full_name: my_name,
                     xp,

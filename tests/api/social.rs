@@ -716,6 +716,14 @@ db_test!(
         let read = board(&app, &a, "/leaderboards/weekly").await;
         assert_eq!(lines(&read), vec![(1, a.id.clone(), 15)]);
         assert_eq!(read.body["generated_at"], json!(fresh.generated_at));
+        // Each instance keeps its parsed copy of the top by the cache row's version, not by its
+        // time: a refresh in the same instant (the clock stands still here) still shows.
+        award_xp(&app, uid(&a), 5).await;
+        leaderboard::refresh(app.state.db.write(), Period::Weekly, app.state.clock.now())
+            .await
+            .expect("refresh");
+        let same_instant = board(&app, &a, "/leaderboards/weekly").await;
+        assert_eq!(lines(&same_instant), vec![(1, a.id.clone(), 20)]);
         // One cache row per period, however often refreshed.
         let rows = leaderboard_cache::Entity::find()
             .filter(leaderboard_cache::Column::PeriodType.eq("weekly"))
@@ -723,7 +731,6 @@ db_test!(
             .await
             .expect("count");
         assert_eq!(rows, 1);
-        let _ = Period::Weekly;
     }
 );
 
