@@ -132,11 +132,7 @@ fn parse_valid<T: Input>(bytes: &[u8]) -> Result<T, AppError> {
 /// A JSON body, deserialized (unknown fields are rejected by the types) and validated with garde.
 pub struct AppJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for AppJson<T>
-where
-    S: Send + Sync,
-    T: Input,
-{
+impl<S: Send + Sync, T: Input> FromRequest<S> for AppJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -153,11 +149,7 @@ where
 /// 415 unless it says it is JSON, 400 when malformed, 422 per invalid field.
 pub struct OptionalJson<T>(pub Option<T>);
 
-impl<S, T> FromRequest<S> for OptionalJson<T>
-where
-    S: Send + Sync,
-    T: Input,
-{
+impl<S: Send + Sync, T: Input> FromRequest<S> for OptionalJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -176,11 +168,7 @@ where
 /// A query string, deserialized and validated; failures are problem documents.
 pub struct AppQuery<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for AppQuery<T>
-where
-    S: Send + Sync,
-    T: Input,
-{
+impl<S: Send + Sync, T: Input> FromRequestParts<S> for AppQuery<T> {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
