@@ -13,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod entity;
 pub mod gamification;
+pub mod html;
 pub mod http;
 pub mod jobs;
 pub mod mail;

@@ -71,6 +71,26 @@ pub struct AchievementView {
     pub progress: Option<i64>,
 }
 
+impl AchievementView {
+    pub fn new(
+        a: achievements::Model,
+        unlocked_at: Option<DateTime<Utc>>,
+        progress: Option<i64>,
+    ) -> Self {
+        Self {
+            id: a.id,
+            title: a.title,
+            description: a.description,
+            badge_icon: a.badge_icon,
+            criteria_type: a.criteria_type,
+            criteria_value: a.criteria_value,
+            xp_reward: a.xp_reward,
+            unlocked_at,
+            progress,
+        }
+    }
+}
+
 /// An achievement definition, as an admin manages it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AchievementDefinition {

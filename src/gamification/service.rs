@@ -81,17 +81,8 @@ pub async fn list_achievements(
             Some(c) => Some(metrics.get(conn, user.id, c).await?),
             None => None,
         };
-        items.push(AchievementView {
-            unlocked_at: unlocked.get(&a.id).copied(),
-            progress,
-            id: a.id,
-            title: a.title,
-            description: a.description,
-            badge_icon: a.badge_icon,
-            criteria_type: a.criteria_type,
-            criteria_value: a.criteria_value,
-            xp_reward: a.xp_reward,
-        });
+        let unlocked_at = unlocked.get(&a.id).copied();
+        items.push(AchievementView::new(a, unlocked_at, progress));
     }
     Ok(Page { items, next_cursor })
 }

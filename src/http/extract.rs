@@ -113,26 +113,26 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
         })
 }
 
-/// Deserializes and validates `T` from a JSON body: 400 when it is not JSON, 422 per bad field.
-fn parse_valid<T>(bytes: &[u8]) -> Result<T, AppError>
-where
-    T: DeserializeOwned + garde::Validate,
-    T::Context: Default,
-{
-    let value: T = parse_json(bytes)?;
+/// What a request's body or query string is read into: deserialized, then validated with garde.
+pub trait Input: DeserializeOwned + garde::Validate<Context: Default> {}
+
+impl<T: DeserializeOwned + garde::Validate<Context: Default>> Input for T {}
+
+/// `value` if garde finds it valid, else a 422 naming each bad field.
+pub fn valid<T: garde::Validate<Context: Default>>(value: T) -> Result<T, AppError> {
     value.validate().map_err(validation_errors)?;
     Ok(value)
+}
+
+/// Deserializes and validates `T` from a JSON body: 400 when it is not JSON, 422 per bad field.
+fn parse_valid<T: Input>(bytes: &[u8]) -> Result<T, AppError> {
+    valid(parse_json(bytes)?)
 }
 
 /// A JSON body, deserialized (unknown fields are rejected by the types) and validated with garde.
 pub struct AppJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for AppJson<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned + garde::Validate,
-    T::Context: Default,
-{
+impl<S: Send + Sync, T: Input> FromRequest<S> for AppJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -149,12 +149,7 @@ where
 /// 415 unless it says it is JSON, 400 when malformed, 422 per invalid field.
 pub struct OptionalJson<T>(pub Option<T>);
 
-impl<S, T> FromRequest<S> for OptionalJson<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned + garde::Validate,
-    T::Context: Default,
-{
+impl<S: Send + Sync, T: Input> FromRequest<S> for OptionalJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -173,12 +168,7 @@ where
 /// A query string, deserialized and validated; failures are problem documents.
 pub struct AppQuery<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for AppQuery<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned + garde::Validate,
-    T::Context: Default,
-{
+impl<S: Send + Sync, T: Input> FromRequestParts<S> for AppQuery<T> {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
@@ -193,8 +183,7 @@ where
                     .unwrap_or(&text);
                 AppError::invalid("query", msg)
             })?;
-        value.validate().map_err(validation_errors)?;
-        Ok(AppQuery(value))
+        Ok(AppQuery(valid(value)?))
     }
 }
 

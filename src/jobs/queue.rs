@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -119,6 +119,32 @@ fn held(id: Uuid, lock: &str) -> Condition {
         .add(jobs::Column::LockedBy.eq(lock))
 }
 
+/// Writes `update` (and `updated_at = now`) to the job `id` if `lock` still holds it; false
+/// otherwise, and nothing is written: a worker whose lease was taken cannot overwrite the new
+/// owner's state.
+async fn update_held(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    lock: &str,
+    now: DateTime<Utc>,
+    update: UpdateMany<jobs::Entity>,
+) -> Result<bool, DbErr> {
+    let res = update
+        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
+        .filter(held(id, lock))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// An update that ends the job's lease.
+fn lease_ended() -> UpdateMany<jobs::Entity> {
+    jobs::Entity::update_many().col_expr(
+        jobs::Column::LockedUntil,
+        Expr::value(Option::<DateTime<Utc>>::None),
+    )
+}
+
 /// Extends the lease of a running job to `now + lease`; false when the lease is no longer ours
 /// (it passed and another worker claimed the job, or an admin changed it).
 pub async fn heartbeat(
@@ -128,37 +154,22 @@ pub async fn heartbeat(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<bool, DbErr> {
-    let res = jobs::Entity::update_many()
-        .col_expr(
-            jobs::Column::LockedUntil,
-            Expr::value(lease_end(now, lease)),
-        )
-        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-        .filter(held(id, lock))
-        .exec(conn)
-        .await?;
-    Ok(res.rows_affected == 1)
+    let extend = jobs::Entity::update_many().col_expr(
+        jobs::Column::LockedUntil,
+        Expr::value(lease_end(now, lease)),
+    );
+    update_held(conn, id, lock, now, extend).await
 }
 
-/// Marks the job done, if `lock` still holds it (false otherwise: a worker whose lease was
-/// taken cannot overwrite the new owner's state).
+/// Marks the job done, if `lock` still holds it (false otherwise).
 pub async fn complete(
     conn: &impl ConnectionTrait,
     id: Uuid,
     lock: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let res = jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(STATUS_DONE))
-        .col_expr(
-            jobs::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-        .filter(held(id, lock))
-        .exec(conn)
-        .await?;
-    Ok(res.rows_affected == 1)
+    let done = lease_ended().col_expr(jobs::Column::Status, Expr::value(STATUS_DONE));
+    update_held(conn, id, lock, now, done).await
 }
 
 /// What became of a failed attempt.
@@ -189,21 +200,14 @@ pub async fn fail(
         let delay = backoff(retry_base, u32::try_from(job.attempts).unwrap_or(1));
         Failure::Retry(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX))
     };
-    let mut update = jobs::Entity::update_many()
-        .col_expr(jobs::Column::LastError, Expr::value(error))
-        .col_expr(
-            jobs::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(jobs::Column::UpdatedAt, Expr::value(now));
-    update = match outcome {
+    let update = lease_ended().col_expr(jobs::Column::LastError, Expr::value(error));
+    let update = match outcome {
         Failure::Retry(at) => update
             .col_expr(jobs::Column::Status, Expr::value(STATUS_QUEUED))
             .col_expr(jobs::Column::RunAt, Expr::value(at)),
         _ => update.col_expr(jobs::Column::Status, Expr::value(STATUS_DEAD)),
     };
-    let res = update.filter(held(job.id, lock)).exec(conn).await?;
-    Ok(if res.rows_affected == 1 {
+    Ok(if update_held(conn, job.id, lock, now, update).await? {
         outcome
     } else {
         Failure::LeaseLost
@@ -218,23 +222,15 @@ pub async fn release(
     lock: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let res = jobs::Entity::update_many()
+    let requeue = lease_ended()
         .col_expr(jobs::Column::Status, Expr::value(STATUS_QUEUED))
         .col_expr(
             jobs::Column::Attempts,
             Expr::col(jobs::Column::Attempts).sub(1),
         )
         .col_expr(jobs::Column::RunAt, Expr::value(now))
-        .col_expr(
-            jobs::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
-        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
-        .filter(held(id, lock))
-        .exec(conn)
-        .await?;
-    Ok(res.rows_affected == 1)
+        .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None));
+    update_held(conn, id, lock, now, requeue).await
 }
 
 /// The wait before retry number `attempt` (1 after the first failure): `base · 2^(attempt-1)`,

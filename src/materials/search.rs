@@ -21,6 +21,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entity::{material_chunks, materials};
+use crate::html::escape_into;
 use crate::tutor::retrieval::query_terms;
 
 /// `materials.processing_status` of a material whose chunks may be searched.
@@ -396,19 +397,6 @@ fn light_stem(word: &str) -> String {
     w
 }
 
-fn escape_html(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// Up to [`SNIPPET_WORDS`] words of `text` around the densest run of the query's `terms`,
 /// HTML-escaped, each matching word in `<mark>…</mark>`, with `…` where the text was cut.
 pub fn snippet(text: &str, terms: &[String]) -> String {
@@ -456,13 +444,13 @@ pub fn snippet(text: &str, terms: &[String]) -> String {
                 .map_or(word.len(), |j| {
                     j + word[j..].chars().next().map_or(1, char::len_utf8)
                 });
-            escape_html(&word[..begin], &mut out);
+            escape_into(&word[..begin], &mut out);
             out.push_str("<mark>");
-            escape_html(&word[begin..end], &mut out);
+            escape_into(&word[begin..end], &mut out);
             out.push_str("</mark>");
-            escape_html(&word[end..], &mut out);
+            escape_into(&word[end..], &mut out);
         } else {
-            escape_html(word, &mut out);
+            escape_into(word, &mut out);
         }
     }
     if start + window < words.len() {

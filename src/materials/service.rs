@@ -310,7 +310,11 @@ pub async fn create(
     title: Option<String>,
 ) -> AppResult<MaterialView> {
     let key = received.key.clone();
-    let result = insert(state, user_id, received, topic_id, title).await;
+    let result = async {
+        let title = material_title(title, &received.file_name)?;
+        insert(state, user_id, received, topic_id, title).await
+    }
+    .await;
     if result.is_err()
         && let Err(e) = state.storage.delete(&key).await
     {
@@ -319,30 +323,30 @@ pub async fn create(
     result
 }
 
+/// The title a material is stored under: the one given, trimmed, or else the file's name.
+fn material_title(title: Option<String>, file_name: &str) -> AppResult<String> {
+    match title.map(|t| t.trim().to_string()) {
+        Some(t) if t.is_empty() => Err(AppError::invalid("title", "must not be blank")),
+        Some(t) if t.chars().count() > MAX_TITLE_CHARS => Err(AppError::invalid(
+            "title",
+            format!("at most {MAX_TITLE_CHARS} characters"),
+        )),
+        Some(t) if t.chars().any(char::is_control) => Err(AppError::invalid(
+            "title",
+            "must not contain control characters",
+        )),
+        Some(t) => Ok(t),
+        None => Ok(file_name.chars().take(MAX_TITLE_CHARS).collect()),
+    }
+}
+
 async fn insert(
     state: &AppState,
     user_id: Uuid,
     received: Received,
     topic_id: Option<Uuid>,
-    title: Option<String>,
+    title: String,
 ) -> AppResult<MaterialView> {
-    let title = match title.map(|t| t.trim().to_string()) {
-        Some(t) if t.is_empty() => return Err(AppError::invalid("title", "must not be blank")),
-        Some(t) if t.chars().count() > MAX_TITLE_CHARS => {
-            return Err(AppError::invalid(
-                "title",
-                format!("at most {MAX_TITLE_CHARS} characters"),
-            ));
-        }
-        Some(t) if t.chars().any(char::is_control) => {
-            return Err(AppError::invalid(
-                "title",
-                "must not contain control characters",
-            ));
-        }
-        Some(t) => t,
-        None => received.file_name.chars().take(MAX_TITLE_CHARS).collect(),
-    };
     if let Some(topic) = topic_id
         && topics::Entity::find_by_id(topic)
             .one(state.db.read())

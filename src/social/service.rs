@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, Select, Set,
 };
 use uuid::Uuid;
 
@@ -98,19 +98,7 @@ async fn pair(
     b: Uuid,
 ) -> Result<Option<friends::Model>, DbErr> {
     friends::Entity::find()
-        .filter(
-            Condition::any()
-                .add(
-                    Condition::all()
-                        .add(friends::Column::RequesterId.eq(a))
-                        .add(friends::Column::AddresseeId.eq(b)),
-                )
-                .add(
-                    Condition::all()
-                        .add(friends::Column::RequesterId.eq(b))
-                        .add(friends::Column::AddresseeId.eq(a)),
-                ),
-        )
+        .filter(friendship_of(a, b))
         .one(conn)
         .await
 }
@@ -260,21 +248,15 @@ pub async fn list_requests(
         limit: query.limit,
         cursor: query.cursor,
     };
-    let limit = page.limit();
     let mine = match direction {
         Direction::Incoming => friends::Column::AddresseeId,
         Direction::Outgoing => friends::Column::RequesterId,
     };
-    let mut select = friends::Entity::find()
+    let select = friends::Entity::find()
         .filter(mine.eq(me.id))
-        .filter(friends::Column::Status.eq(PENDING))
-        .order_by_asc(friends::Column::Id);
-    if let Some(after) = page.after_id()? {
-        select = select.filter(friends::Column::Id.gt(after));
-    }
+        .filter(friends::Column::Status.eq(PENDING));
     let db = state.db.read();
-    let mut rows = select.limit(limit + 1).all(db).await?;
-    let next_cursor = next_page(&mut rows, limit, |r| encode_cursor(r.id));
+    let (rows, next_cursor) = page_of(db, select, &page).await?;
     let others: Vec<Uuid> = rows.iter().map(|r| other_of(r, me.id)).collect::<Vec<_>>();
     let names = names_of(db, &others).await?;
     let items = rows
@@ -292,6 +274,23 @@ pub async fn list_requests(
         })
         .collect();
     Ok(Page { items, next_cursor })
+}
+
+/// One keyset page of the `friends` rows `select` finds, in id order, and the next page's
+/// cursor.
+async fn page_of(
+    conn: &impl ConnectionTrait,
+    select: Select<friends::Entity>,
+    page: &PageParams,
+) -> AppResult<(Vec<friends::Model>, Option<String>)> {
+    let limit = page.limit();
+    let mut select = select.order_by_asc(friends::Column::Id);
+    if let Some(after) = page.after_id()? {
+        select = select.filter(friends::Column::Id.gt(after));
+    }
+    let mut rows = select.limit(limit + 1).all(conn).await?;
+    let next_cursor = next_page(&mut rows, limit, |r| encode_cursor(r.id));
+    Ok((rows, next_cursor))
 }
 
 fn other_of(row: &friends::Model, me: Uuid) -> Uuid {
@@ -392,6 +391,7 @@ pub async fn unfriend(state: &AppState, me: &CurrentUser, other: Uuid) -> AppRes
     Ok(())
 }
 
+/// The row of the pair `a`–`b`, whichever of them asked.
 fn friendship_of(a: Uuid, b: Uuid) -> Condition {
     Condition::any()
         .add(
@@ -412,44 +412,18 @@ pub async fn list_friends(
     me: &CurrentUser,
     page: PageParams,
 ) -> AppResult<Page<FriendView>> {
-    let limit = page.limit();
-    let mut select = friends::Entity::find()
+    let select = friends::Entity::find()
         .filter(friends::Column::Status.eq(ACCEPTED))
         .filter(
             Condition::any()
                 .add(friends::Column::RequesterId.eq(me.id))
                 .add(friends::Column::AddresseeId.eq(me.id)),
-        )
-        .order_by_asc(friends::Column::Id);
-    if let Some(after) = page.after_id()? {
-        select = select.filter(friends::Column::Id.gt(after));
-    }
+        );
     let db = state.db.read();
-    let mut rows = select.limit(limit + 1).all(db).await?;
-    let next_cursor = next_page(&mut rows, limit, |r| encode_cursor(r.id));
+    let (rows, next_cursor) = page_of(db, select, &page).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| other_of(r, me.id)).collect();
-    let profiles: HashMap<Uuid, user_profiles::Model> = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        user_profiles::Entity::find()
-            .filter(user_profiles::Column::UserId.is_in(ids.iter().copied()))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|p| (p.user_id, p))
-            .collect()
-    };
-    let streaks: HashMap<Uuid, user_streaks::Model> = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        user_streaks::Entity::find()
-            .filter(user_streaks::Column::UserId.is_in(ids.iter().copied()))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|s| (s.user_id, s))
-            .collect()
-    };
+    let profiles = rows_of_users(db, &ids, user_profiles::Column::UserId, |p| p.user_id).await?;
+    let streaks = rows_of_users(db, &ids, user_streaks::Column::UserId, |s| s.user_id).await?;
     let xp_totals = xp_totals(db, &ids).await?;
     let now = state.clock.now();
     let items = rows
@@ -473,6 +447,33 @@ pub async fn list_friends(
         .collect();
     Ok(Page { items, next_cursor })
 }
+
+/// The rows of the users `ids` in a table with one row per user, by user id: `user_id` is its
+/// user column, `user_of` reads it from a row.
+async fn rows_of_users<C>(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+    user_id: C,
+    user_of: impl Fn(&Row<C>) -> Uuid,
+) -> Result<HashMap<Uuid, Row<C>>, DbErr>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait,
+{
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(C::EntityName::find()
+        .filter(user_id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| (user_of(&row), row))
+        .collect())
+}
+
+/// A row of the table `C` is a column of.
+type Row<C> = <<C as ColumnTrait>::EntityName as EntityTrait>::Model;
 
 /// The XP totals of `ids` in one grouped query.
 async fn xp_totals(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, DbErr> {

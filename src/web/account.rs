@@ -131,10 +131,9 @@ async fn google_start(State(state): State<AppState>, csrf: Csrf) -> Response {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct GoogleCallbackForm {
-    #[serde(default)]
     id_token: String,
-    #[serde(default)]
     error: Option<String>,
 }
 
@@ -192,8 +191,8 @@ struct VerifyPage {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct TokenQuery {
-    #[serde(default)]
     token: String,
 }
 
@@ -233,12 +232,11 @@ async fn verify_email(
     WebForm(form): WebForm<TokenQuery>,
 ) -> AppResult<Response> {
     let token = form.token.trim().to_string();
-    let result = match valid(TokenRequest {
+    let req = TokenRequest {
         token: token.clone(),
-    }) {
-        Ok(req) => service::verify_email(&state, req, &client(ip, &headers)).await,
-        Err(err) => Err(err),
     };
+    let result =
+        async { service::verify_email(&state, valid(req)?, &client(ip, &headers)).await }.await;
     let title = if result.is_ok() {
         "Email confirmed"
     } else {
@@ -297,8 +295,8 @@ struct ResetRequestPage {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct EmailForm {
-    #[serde(default)]
     email: String,
 }
 
@@ -325,12 +323,12 @@ async fn request_reset(
     csrf: Csrf,
     WebForm(form): WebForm<EmailForm>,
 ) -> Response {
-    let result = match valid(PasswordResetRequest {
+    let req = PasswordResetRequest {
         email: form.email.clone(),
-    }) {
-        Ok(req) => service::request_password_reset(&state, req, &client(ip, &headers)).await,
-        Err(err) => Err(err),
     };
+    let result =
+        async { service::request_password_reset(&state, valid(req)?, &client(ip, &headers)).await }
+            .await;
     let layout = public_layout("Reset your password", csrf);
     match result {
         Ok(()) => render(&ResetRequestPage {
@@ -366,10 +364,9 @@ struct ResetConfirmPage {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct ResetConfirmForm {
-    #[serde(default)]
     token: String,
-    #[serde(default)]
     new_password: String,
 }
 
@@ -392,10 +389,9 @@ async fn confirm_reset(
         token: form.token.clone(),
         new_password: form.new_password,
     };
-    let result = match valid(req) {
-        Ok(req) => service::confirm_password_reset(&state, req, &client(ip, &headers)).await,
-        Err(err) => Err(err),
-    };
+    let result =
+        async { service::confirm_password_reset(&state, valid(req)?, &client(ip, &headers)).await }
+            .await;
     match result {
         Ok(()) => session::redirect(&headers, "/password-changed"),
         Err(err) => {
@@ -437,14 +433,11 @@ async fn password_changed(csrf: Csrf) -> Response {
 
 /// The profile form's values as shown (what was saved, or what was just submitted).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 struct ProfileForm {
-    #[serde(default)]
     full_name: String,
-    #[serde(default)]
     timezone: String,
-    #[serde(default)]
     daily_goal_minutes: String,
-    #[serde(default)]
     learning_goals: String,
 }
 
@@ -686,10 +679,9 @@ async fn save_profile(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct PasswordForm {
-    #[serde(default)]
     current_password: String,
-    #[serde(default)]
     new_password: String,
 }
 
@@ -705,10 +697,7 @@ async fn change_password(
         current_password: form.current_password,
         new_password: form.new_password,
     };
-    let result = match valid(req) {
-        Ok(req) => service::change_password(&state, &user, req).await,
-        Err(err) => Err(err),
-    };
+    let result = async { service::change_password(&state, &user, valid(req)?).await }.await;
     match result {
         // Every session ends with a password change, this one included.
         Ok(()) => Ok((
@@ -789,8 +778,8 @@ async fn export(State(state): State<AppState>, WebUser(user): WebUser) -> Respon
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct DeleteForm {
-    #[serde(default)]
     confirm: String,
 }
 

@@ -213,18 +213,16 @@ async fn update_user(
 
 /// A create form's fields as typed, to show them again beside their errors.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct NameForm {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     description: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct LessonForm {
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     content: String,
 }
 
@@ -295,10 +293,8 @@ async fn create_subject(
         color: None,
         order_index: None,
     };
-    let created = match valid(req) {
-        Ok(req) => crate::content::service::create_subject(&state, req).await,
-        Err(err) => Err(err),
-    };
+    let created =
+        async { crate::content::service::create_subject(&state, valid(req)?).await }.await;
     match created {
         Ok(subject) => {
             Ok(Redirect::to(&format!("/admin/content/subjects/{}", subject.id)).into_response())
@@ -368,10 +364,8 @@ async fn create_topic(
         difficulty_level: None,
         order_index: None,
     };
-    let created = match valid(req) {
-        Ok(req) => crate::content::service::create_topic(&state, id, req).await,
-        Err(err) => Err(err),
-    };
+    let created =
+        async { crate::content::service::create_topic(&state, id, valid(req)?).await }.await;
     match created {
         Ok(topic) => {
             Ok(Redirect::to(&format!("/admin/content/topics/{}", topic.id)).into_response())
@@ -449,10 +443,8 @@ async fn create_lesson(
         order_index: None,
         estimated_duration_minutes: None,
     };
-    let created = match valid(req) {
-        Ok(req) => crate::content::service::create_lesson(&state, id, req).await,
-        Err(err) => Err(err),
-    };
+    let created =
+        async { crate::content::service::create_lesson(&state, id, valid(req)?).await }.await;
     match created {
         Ok(_) => Ok(Redirect::to(&format!("/admin/content/topics/{id}")).into_response()),
         Err(AppError::NotFound(what)) => Err(AppError::NotFound(what)),

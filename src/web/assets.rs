@@ -15,27 +15,35 @@ struct Asset {
     bytes: &'static [u8],
 }
 
+impl Asset {
+    const fn script(name: &'static str, bytes: &'static [u8]) -> Self {
+        Self {
+            name,
+            content_type: "text/javascript; charset=utf-8",
+            bytes,
+        }
+    }
+
+    const fn stylesheet(name: &'static str, bytes: &'static [u8]) -> Self {
+        Self {
+            name,
+            content_type: "text/css; charset=utf-8",
+            bytes,
+        }
+    }
+}
+
 const ASSETS: &[Asset] = &[
-    Asset {
-        name: "htmx.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        bytes: include_bytes!("assets/vendor/htmx.org-2.0.11/htmx.min.js"),
-    },
-    Asset {
-        name: "sse.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        bytes: include_bytes!("assets/vendor/htmx-ext-sse-2.2.4/sse.min.js"),
-    },
-    Asset {
-        name: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        bytes: include_bytes!("assets/app.js"),
-    },
-    Asset {
-        name: "app.css",
-        content_type: "text/css; charset=utf-8",
-        bytes: include_bytes!("assets/app.css"),
-    },
+    Asset::script(
+        "htmx.min.js",
+        include_bytes!("assets/vendor/htmx.org-2.0.11/htmx.min.js"),
+    ),
+    Asset::script(
+        "sse.min.js",
+        include_bytes!("assets/vendor/htmx-ext-sse-2.2.4/sse.min.js"),
+    ),
+    Asset::script("app.js", include_bytes!("assets/app.js")),
+    Asset::stylesheet("app.css", include_bytes!("assets/app.css")),
 ];
 
 pub fn routes() -> Router<AppState> {

@@ -59,22 +59,18 @@ struct NextQuery {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct SigninForm {
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     password: String,
-    #[serde(default)]
     next: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct SignupForm {
-    #[serde(default)]
     full_name: String,
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     password: String,
 }
 
@@ -111,10 +107,7 @@ async fn signin(
         email: form.email.clone(),
         password: form.password,
     };
-    let result = match valid(req) {
-        Ok(req) => service::login(&state, req, &client(ip, &headers)).await,
-        Err(err) => Err(err),
-    };
+    let result = async { service::login(&state, valid(req)?, &client(ip, &headers)).await }.await;
     match result.and_then(|auth| session::session_cookie(&state, &auth)) {
         Ok(cookie) => (
             jar.add(cookie),
@@ -170,10 +163,8 @@ async fn signup(
         password: form.password,
         full_name: form.full_name.clone(),
     };
-    let result = match valid(req) {
-        Ok(req) => service::register(&state, req, &client(ip, &headers)).await,
-        Err(err) => Err(err),
-    };
+    let result =
+        async { service::register(&state, valid(req)?, &client(ip, &headers)).await }.await;
     match result.and_then(|auth| session::session_cookie(&state, &auth)) {
         Ok(cookie) => (jar.add(cookie), session::redirect(&headers, "/")).into_response(),
         Err(err) => render_status(

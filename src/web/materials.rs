@@ -344,8 +344,8 @@ async fn delete(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct SearchQuery {
-    #[serde(default)]
     q: String,
 }
 
@@ -361,10 +361,11 @@ async fn search_page(
         limit: Some(SEARCH_LIMIT),
         topic_id: None,
     };
-    let result = match valid(req) {
-        Ok(req) => search_materials(&state, user.id, &req.query, SEARCH_LIMIT as usize, None).await,
-        Err(err) => Err(err),
-    };
+    let result = async {
+        let req = valid(req)?;
+        search_materials(&state, user.id, &req.query, SEARCH_LIMIT as usize, None).await
+    }
+    .await;
     let (status, hits, search_error) = match result {
         Ok(hits) => (
             StatusCode::OK,

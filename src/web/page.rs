@@ -154,16 +154,8 @@ pub fn status_of(err: &AppError) -> StatusCode {
     err.status()
 }
 
-/// Checks a request the way the JSON routes do (garde), for a form's fields.
-pub fn valid<T: garde::Validate>(value: T) -> Result<T, AppError>
-where
-    T::Context: Default,
-{
-    value
-        .validate()
-        .map_err(crate::http::extract::validation_errors)?;
-    Ok(value)
-}
+/// Checks a form's request the way the JSON routes check theirs.
+pub use crate::http::extract::valid;
 
 /// A URL-encoded form body, without its CSRF field; a body that does not parse is a 400.
 pub struct WebForm<T>(pub T);

@@ -74,10 +74,9 @@ impl IndexPage {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct GenerateFields {
-    #[serde(default)]
     topic_id: String,
-    #[serde(default)]
     num_questions: String,
 }
 
@@ -266,20 +265,20 @@ async fn submit(
             });
         }
     }
-    let result = if answers.is_empty() {
-        Err(AppError::invalid(
-            "answers",
-            "answer at least one question before submitting",
-        ))
-    } else {
-        match valid(SubmitAttemptRequest {
+    let result = async {
+        if answers.is_empty() {
+            return Err(AppError::invalid(
+                "answers",
+                "answer at least one question before submitting",
+            ));
+        }
+        let req = valid(SubmitAttemptRequest {
             answers,
             started_at,
-        }) {
-            Ok(req) => service::submit_attempt(&state, user.id, id, req).await,
-            Err(err) => Err(err),
-        }
-    };
+        })?;
+        service::submit_attempt(&state, user.id, id, req).await
+    }
+    .await;
     match result {
         Ok(res) => Ok(session::redirect(
             &headers,

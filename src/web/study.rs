@@ -170,10 +170,9 @@ async fn answer(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct StartForm {
-    #[serde(default)]
     subject_id: String,
-    #[serde(default)]
     notes: String,
 }
 
@@ -191,20 +190,15 @@ async fn start(
             .map_err(|_| AppError::invalid("subject_id", "choose a subject from the list")),
     };
     let notes = form.notes.trim();
-    let result = match subject_id {
-        Ok(subject_id) => {
-            let req = StartSessionRequest {
-                subject_id,
-                topic_id: None,
-                notes: (!notes.is_empty()).then(|| notes.to_string()),
-            };
-            match valid(req) {
-                Ok(req) => service::start(&state, &user, req).await,
-                Err(err) => Err(err),
-            }
-        }
-        Err(err) => Err(err),
-    };
+    let result = async {
+        let req = StartSessionRequest {
+            subject_id: subject_id?,
+            topic_id: None,
+            notes: (!notes.is_empty()).then(|| notes.to_string()),
+        };
+        service::start(&state, &user, valid(req)?).await
+    }
+    .await;
     let (errors, status) = match &result {
         Ok(_) => (FormErrors::default(), "Timer started.".to_string()),
         Err(err) => (

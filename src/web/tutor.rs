@@ -32,6 +32,7 @@ use super::session::{self, Csrf, WebUser};
 use crate::accounts::CurrentUser;
 use crate::ai::SourceKind;
 use crate::content::service as content;
+use crate::html;
 use crate::http::error::{AppError, AppResult};
 use crate::http::extract::PageParams;
 use crate::state::AppState;
@@ -354,10 +355,9 @@ async fn thread_page(
 // Asking
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct AskFields {
-    #[serde(default)]
     message: String,
-    #[serde(default)]
     topic_id: String,
 }
 
@@ -576,22 +576,6 @@ fn start_stream(
     })
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\r' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn html_of(template: &impl Template) -> String {
     template.render().unwrap_or_else(|err| {
         tracing::error!(error = %err, "rendering a reply failed");
@@ -627,9 +611,10 @@ async fn stream(
             }
             let (event, next) = match rx.recv().await {
                 Some(Step::Delta(text)) => (
-                    Event::default()
-                        .event("delta")
-                        .data(format!("<span>{}</span>", escape(&text))),
+                    Event::default().event("delta").data(format!(
+                        "<span>{}</span>",
+                        html::escape(&text.replace('\r', ""))
+                    )),
                     0,
                 ),
                 Some(Step::Done(exchange)) => {
