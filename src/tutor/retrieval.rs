@@ -8,6 +8,7 @@
 //! On SQLite, triggers keep the FTS5 table in step with `lesson_passages` (migration 9).
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
@@ -497,6 +498,10 @@ const STOP_WORDS: &[&str] = &[
     "works",
 ];
 
+/// [`STOP_WORDS`] for lookups.
+static STOP_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| STOP_WORDS.iter().copied().collect());
+
 /// The content terms of a student's question, lowercased, in order, without repeats: its
 /// words minus stop words, American spellings mapped to the lessons' British ones.
 pub fn query_terms(question: &str) -> Vec<String> {
@@ -506,7 +511,7 @@ pub fn query_terms(question: &str) -> Vec<String> {
         .split(|c: char| !c.is_alphanumeric())
         .map(str::to_lowercase)
     {
-        if word.chars().count() < 2 || STOP_WORDS.contains(&word.as_str()) {
+        if word.chars().count() < 2 || STOP_SET.contains(word.as_str()) {
             continue;
         }
         let word = british(&word);
@@ -541,7 +546,12 @@ fn british(word: &str) -> String {
 /// A light stemmer for measuring term coverage the same way on both backends (the indexes
 /// stem with their own, Porter-style, stemmers).
 fn stem(word: &str) -> String {
-    let mut w = fold_accents(&word.to_lowercase());
+    // Lower case and accents folded; for ASCII (nearly every word) both in one copy.
+    let mut w = if word.is_ascii() {
+        word.to_ascii_lowercase()
+    } else {
+        fold_accents(&word.to_lowercase())
+    };
     for (suffix, keep) in [
         ("isations", ""),
         ("isation", ""),
@@ -560,15 +570,15 @@ fn stem(word: &str) -> String {
             && base.chars().count() >= 3
             && !(suffix == "s" && base.ends_with('s'))
         {
-            w = format!("{base}{keep}");
+            let len = base.len();
+            w.truncate(len);
+            w.push_str(keep);
             break;
         }
     }
     // `solve`/`solving`, `divide`/`dividing`: a final e is no part of the word's stem.
-    if w.chars().count() > 4
-        && let Some(base) = w.strip_suffix('e')
-    {
-        w = base.to_string();
+    if w.ends_with('e') && w.chars().count() > 4 {
+        w.pop();
     }
     w
 }
@@ -711,13 +721,23 @@ fn coverage(
     unheld: &HashSet<usize>,
     text: &str,
 ) -> f64 {
+    let term_stems: Vec<String> = terms.iter().map(|t| stem(t)).collect();
+    coverage_of(&term_stems, weights, names, unheld, &stems(text))
+}
+
+/// [`coverage`] over stems already taken: the question's terms' and the text's words'.
+fn coverage_of(
+    term_stems: &[String],
+    weights: &[f64],
+    names: &[Vec<usize>],
+    unheld: &HashSet<usize>,
+    words: &[String],
+) -> f64 {
     let total: f64 = weights.iter().sum();
-    if terms.is_empty() || total <= 0.0 {
+    if term_stems.is_empty() || total <= 0.0 {
         return 0.0;
     }
-    let words = stems(text);
     let distinct: HashSet<&String> = words.iter().collect();
-    let term_stems: Vec<String> = terms.iter().map(|t| stem(t)).collect();
     let mut held: Vec<bool> = term_stems
         .iter()
         .enumerate()
@@ -725,7 +745,7 @@ fn coverage(
         .collect();
     for name in names {
         let phrase: Vec<String> = name.iter().map(|&i| term_stems[i].clone()).collect();
-        if !holds_phrase(&words, &phrase) {
+        if !holds_phrase(words, &phrase) {
             for &i in name {
                 held[i] = false;
             }
@@ -872,10 +892,10 @@ pub async fn search(
     }
     let mut hits = Vec::with_capacity(rows.len());
     let mut ranks = Vec::with_capacity(rows.len());
-    for (row, full) in rows.into_iter().zip(&texts) {
+    for (row, words) in rows.into_iter().zip(&candidate_stems) {
         let heading: Option<String> = row.try_get("", "heading")?;
         let text: String = row.try_get("", "passage_text")?;
-        let covered = coverage(&terms, &weights, &names, &unheld, full);
+        let covered = coverage_of(&term_stems, &weights, &names, &unheld, words);
         ranks.push(row.try_get::<f64>("", "rank")?);
         hits.push(Hit {
             lesson_id: row.try_get("", "lesson_id")?,
