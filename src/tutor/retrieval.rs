@@ -760,13 +760,11 @@ fn coverage_of(
     found / total
 }
 
-/// How many passages there are and how many of them each term occurs in, as the index sees
-/// it (its own stemming), over every lesson: the weights of [`idf`].
-async fn document_frequencies(
-    conn: &impl ConnectionTrait,
-    terms: &[String],
-) -> Result<(i64, Vec<i64>), DbErr> {
-    let backend = conn.get_database_backend();
+/// The columns that count how many passages there are (`n`) and how many of them each term
+/// occurs in (`d0`, `d1`, …), as the index sees it (its own stemming), over every lesson: the
+/// weights of [`idf`]. Uncorrelated scalar subqueries, so both backends compute each once
+/// however many rows carry them. PostgreSQL's placeholders are numbered from `first`.
+fn frequency_columns(backend: DbBackend, terms: &[String], first: usize) -> (String, Vec<Value>) {
     let mut columns = vec!["(SELECT count(*) FROM lesson_passages) AS n".to_string()];
     let mut values: Vec<Value> = Vec::with_capacity(terms.len());
     for (i, term) in terms.iter().enumerate() {
@@ -777,7 +775,7 @@ async fn document_frequencies(
             _ => format!(
                 "(SELECT count(*) FROM lesson_passages \
                  WHERE search_vector @@ to_tsquery('english', ${})) AS d{i}",
-                i + 1
+                first + i
             ),
         });
         values.push(match backend {
@@ -785,19 +783,7 @@ async fn document_frequencies(
             _ => term.clone().into(),
         });
     }
-    let sql = format!("SELECT {}", columns.join(", "));
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    let Some(row) = row else {
-        return Ok((0, vec![0; terms.len()]));
-    };
-    let n: i64 = row.try_get("", "n")?;
-    let mut dfs = Vec::with_capacity(terms.len());
-    for i in 0..terms.len() {
-        dfs.push(row.try_get("", &format!("d{i}"))?);
-    }
-    Ok((n, dfs))
+    (columns.join(", "), values)
 }
 
 /// The passages that best answer `question`, best first, at most `limit`; only lessons of
@@ -821,8 +807,6 @@ pub async fn search(
         return Ok(Vec::new());
     }
     let names = names(question);
-    let (n, dfs) = document_frequencies(conn, &terms).await?;
-    let weights: Vec<f64> = dfs.iter().map(|&df| idf(n, df)).collect();
     let candidates = (limit * 3).max(MIN_CANDIDATES);
     let backend = conn.get_database_backend();
     let topic_clause = |placeholder: &str| match topic_id {
@@ -831,44 +815,63 @@ pub async fn search(
         }
         None => String::new(),
     };
-    // Each branch yields rows with a rank where larger is better.
-    let (sql, query) = match backend {
+    let limit_value: Value = i64::try_from(candidates).unwrap_or(i64::MAX).into();
+    // Each branch yields rows with a rank where larger is better, each carrying the document
+    // frequencies of the question's terms (one round trip for both).
+    let (sql, values) = match backend {
         DbBackend::Sqlite => {
             let query = terms
                 .iter()
                 .map(|t| format!("\"{t}\""))
                 .collect::<Vec<_>>()
                 .join(" OR ");
+            let (frequencies, mut values) = frequency_columns(backend, &terms, 1);
             let sql = format!(
                 "SELECT p.id, p.lesson_id, p.heading, p.passage_text, \
-                 -bm25(lesson_passages_fts, 0.0, 2.0, 1.0) AS rank \
+                 -bm25(lesson_passages_fts, 0.0, 2.0, 1.0) AS rank, {frequencies} \
                  FROM lesson_passages_fts f JOIN lesson_passages p ON p.id = f.passage_id \
                  WHERE lesson_passages_fts MATCH ?{} ORDER BY rank DESC LIMIT ?",
                 topic_clause("?")
             );
-            (sql, query)
+            values.push(query.into());
+            if let Some(topic) = topic_id {
+                values.push(topic.into());
+            }
+            values.push(limit_value);
+            (sql, values)
         }
         _ => {
             let query = terms.join(" | ");
+            let mut values: Vec<Value> = vec![query.into()];
+            if let Some(topic) = topic_id {
+                values.push(topic.into());
+            }
+            values.push(limit_value);
+            let (frequencies, term_values) = frequency_columns(backend, &terms, values.len() + 1);
             let sql = format!(
                 "SELECT p.id, p.lesson_id, p.heading, p.passage_text, \
-                 ts_rank(p.search_vector, q, 1)::float8 AS rank \
+                 ts_rank(p.search_vector, q, 1)::float8 AS rank, {frequencies} \
                  FROM lesson_passages p, to_tsquery('english', $1) q \
                  WHERE p.search_vector @@ q{} ORDER BY rank DESC LIMIT {}",
                 topic_clause("$2"),
                 if topic_id.is_some() { "$3" } else { "$2" }
             );
-            (sql, query)
+            values.extend(term_values);
+            (sql, values)
         }
     };
-    let mut values: Vec<Value> = vec![query.into()];
-    if let Some(topic) = topic_id {
-        values.push(topic.into());
-    }
-    values.push(i64::try_from(candidates).unwrap_or(i64::MAX).into());
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
+    // No candidate, no hit: the weights only rank candidates.
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let n: i64 = first.try_get("", "n")?;
+    let mut weights = Vec::with_capacity(terms.len());
+    for i in 0..terms.len() {
+        weights.push(idf(n, first.try_get("", &format!("d{i}"))?));
+    }
     let mut texts = Vec::with_capacity(rows.len());
     for row in &rows {
         let heading: Option<String> = row.try_get("", "heading")?;
