@@ -7,8 +7,8 @@
 //! content service and the demo seeding); deleting a lesson removes them by ON DELETE CASCADE.
 //! On SQLite, triggers keep the FTS5 table in step with `lesson_passages` (migration 9).
 
-use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
@@ -621,6 +621,34 @@ fn same_word(a: &str, b: &str) -> bool {
             .is_some_and(|ending| RELATED_ENDINGS.contains(&ending))
 }
 
+/// How many passages' stems [`passage_stems`] remembers before it starts afresh.
+const REMEMBERED_PASSAGES: usize = 8192;
+
+/// The stems of passages searched before, by passage id, with the text they were taken from.
+type StemMemory = HashMap<Uuid, (String, Arc<Vec<String>>)>;
+static PASSAGE_STEMS: LazyLock<Mutex<StemMemory>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// [`stems`] of a candidate passage's text (its heading and body): the same passages come back
+/// question after question, so each is stemmed once and remembered under its id, as long as its
+/// text is the one remembered (a rewritten lesson's passages get new ids anyway).
+fn passage_stems(id: Uuid, text: &str) -> Arc<Vec<String>> {
+    if let Some((seen, words)) = PASSAGE_STEMS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        && seen == text
+    {
+        return Arc::clone(words);
+    }
+    let words = Arc::new(stems(text));
+    let mut memory = PASSAGE_STEMS.lock().unwrap_or_else(|e| e.into_inner());
+    if memory.len() >= REMEMBERED_PASSAGES {
+        memory.clear();
+    }
+    memory.insert(id, (text.to_string(), Arc::clone(&words)));
+    words
+}
+
 /// The stems of `text`'s words, in order.
 fn stems(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
@@ -872,17 +900,18 @@ pub async fn search(
     for i in 0..terms.len() {
         weights.push(idf(n, first.try_get("", &format!("d{i}"))?));
     }
-    let mut texts = Vec::with_capacity(rows.len());
+    let mut candidate_stems = Vec::with_capacity(rows.len());
     for row in &rows {
+        let id: Uuid = row.try_get("", "id")?;
         let heading: Option<String> = row.try_get("", "heading")?;
         let text: String = row.try_get("", "passage_text")?;
-        texts.push(format!("{} {text}", heading.as_deref().unwrap_or("")));
+        let full = format!("{} {text}", heading.as_deref().unwrap_or(""));
+        candidate_stems.push(passage_stems(id, &full));
     }
     // A compound of the question ("water cycle", "climate change") whose words no candidate
     // holds near each other names something the lessons do not speak of, even where they use
     // both words apart (the cell cycle, water potential): its rarer word, the one that says what
     // the question is about, is taken to be used in another sense and counts as held nowhere.
-    let candidate_stems: Vec<Vec<String>> = texts.iter().map(|t| stems(t)).collect();
     let term_stems: Vec<String> = terms.iter().map(|t| stem(t)).collect();
     let mut unheld = HashSet::new();
     for (a, b) in compounds(question) {
@@ -898,7 +927,7 @@ pub async fn search(
     for (row, words) in rows.into_iter().zip(&candidate_stems) {
         let heading: Option<String> = row.try_get("", "heading")?;
         let text: String = row.try_get("", "passage_text")?;
-        let covered = coverage_of(&term_stems, &weights, &names, &unheld, words);
+        let covered = coverage_of(&term_stems, &weights, &names, &unheld, words.as_slice());
         ranks.push(row.try_get::<f64>("", "rank")?);
         hits.push(Hit {
             lesson_id: row.try_get("", "lesson_id")?,
@@ -1049,6 +1078,19 @@ mod tests {
         assert!((coverage(&terms, &weights, &names, &none, together) - 1.0).abs() < 1e-9);
         // A term in no passage outweighs one in most of them.
         assert!(idf(100, 0) > 4.0 * idf(100, 60));
+    }
+
+    #[test]
+    fn remembered_passage_stems_follow_the_text() {
+        let id = Uuid::now_v7();
+        let first = passage_stems(id, "Cells divide");
+        assert_eq!(*first, stems("Cells divide"));
+        assert_eq!(*passage_stems(id, "Cells divide"), *first);
+        // The same id with another text is stemmed afresh.
+        assert_eq!(
+            *passage_stems(id, "Osmosis moves water"),
+            stems("Osmosis moves water")
+        );
     }
 
     #[test]
