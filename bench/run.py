@@ -432,7 +432,7 @@ def main():
     for name, backend, r, ratio in rows:
         print(
             f"| {name} | {backend} | {r['connections']} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-            f"| {r['cpu_ms']:.2f} | {r['non2xx']} | {r['socket_errors']} | {ratio:.0%} |"
+            f"| {r['cpu_ms']:.2f} | {r['non2xx']} | {r['socket_errors']} | {ratio:.1%} |"
         )
     print("\n| backend | RSS idle | RSS peak under load |")
     print("|---|---:|---:|")
