@@ -9,6 +9,7 @@ Also reports the server's resident memory when idle and at its peak under load.
     python3 bench/run.py                      # both backends, 10 s per endpoint
     python3 bench/run.py --backends sqlite --duration 5
     STUDIUM_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432 python3 bench/run.py
+    python3 bench/run.py --no-build --binary /path/to/studium --only healthz,doubts --connections 4,16,64
 
 See bench/README.md for how to read the figures.
 """
@@ -29,7 +30,8 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "studium")
+BINARY = os.environ.get("STUDIUM_BENCH_BINARY") or os.path.join(ROOT, "target", "release", "studium")
+SCENARIOS = ("healthz", "readyz", "me", "lessons", "complete", "doubts", "quizzes")
 PASSWORD = "bench-password-that-is-long-enough-42"
 
 
@@ -70,6 +72,14 @@ def http(method, url, body=None, token=None):
     except urllib.error.HTTPError as err:
         text = err.read().decode()
         return err.code, (json.loads(text) if text else None)
+
+
+def cpu_ticks(pid):
+    """User plus system CPU time the process has used so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man proc).
+    return int(fields[11]) + int(fields[12])
 
 
 def rss_kb(pid):
@@ -231,7 +241,17 @@ def quiz_answers(base, token):
     return out
 
 
-def wrk(url, duration, connections, threads, headers=None, script=None):
+def wrk(url, duration, connections, threads, headers=None, script=None, server_pid=None):
+    """One wrk run; with `server_pid`, also the server's CPU milliseconds per request."""
+    before = cpu_ticks(server_pid) if server_pid else None
+    result = run_wrk(url, duration, connections, threads, headers, script)
+    if server_pid:
+        ms = (cpu_ticks(server_pid) - before) * 1000 / os.sysconf("SC_CLK_TCK")
+        result["cpu_ms"] = ms / result["requests"] if result["requests"] else 0
+    return result
+
+
+def run_wrk(url, duration, connections, threads, headers=None, script=None):
     cmd = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s"]
     for h in headers or []:
         cmd += ["-H", h]
@@ -312,61 +332,64 @@ def bench_backend(backend, args, pg_url, rows, memory):
         server.start()
         time.sleep(1)
         idle = rss_kb(server.proc.pid)
-        base, d, c, t = server.base, args.duration, args.connections, args.threads
+        base, d, t, pid = server.base, args.duration, args.threads, server.proc.pid
+        only = args.only
         tokens = register(base, 64)
-        results = {}
+        results = []
         with PeakRss(server.proc.pid) as peak:
-            log(f"bench[{backend}]: GET /healthz (ceiling)")
-            results["GET /healthz (ceiling)"] = wrk(f"{base}/healthz", d, c, t)
-            log(f"bench[{backend}]: GET /readyz (one database round trip)")
-            results["GET /readyz (one SELECT 1)"] = wrk(f"{base}/readyz", d, c, t)
-            log(f"bench[{backend}]: GET /api/v1/me")
-            results["GET /api/v1/me"] = wrk(
-                f"{base}/api/v1/me", d, c, t, script=lua_rotating("GET", [("/api/v1/me", tok) for tok in tokens])
-            )
-            topic, lessons = content_ids(base, tokens[0])
-            if topic:
-                path = f"/api/v1/topics/{topic}/lessons"
-                log(f"bench[{backend}]: GET /topics/{{id}}/lessons")
-                results["GET /api/v1/topics/{id}/lessons"] = wrk(
-                    f"{base}{path}", d, c, t, script=lua_rotating("GET", [(path, tok) for tok in tokens])
-                )
-            if lessons:
-                # 64 clients, each a different user, each completing a different lesson first.
-                pairs = [
-                    (f"/api/v1/lessons/{lessons[(u + k) % len(lessons)]}/complete", tokens[u])
-                    for k in range(len(lessons))
-                    for u in range(len(tokens))
-                ]
-                log(f"bench[{backend}]: POST /lessons/{{id}}/complete from 64 clients")
-                results["POST /api/v1/lessons/{id}/complete"] = wrk(
-                    f"{base}/", d, 64, t, script=lua_rotating("POST", pairs)
-                )
-            questions = tutor_questions()
-            if questions:
-                triples = [
-                    ("/api/v1/doubts", tokens[u], {"message": questions[(u + k) % len(questions)]})
-                    for k in range(len(questions))
-                    for u in range(len(tokens))
-                ]
-                log(f"bench[{backend}]: POST /doubts (offline tutor reply)")
-                results["POST /api/v1/doubts (offline tutor)"] = wrk(
-                    f"{base}/", d, c, t, script=lua_rotating_bodies("POST", triples)
-                )
-            quizzes = quiz_answers(base, tokens[0])
-            if quizzes:
-                triples = [
-                    (f"/api/v1/quizzes/{quiz}/attempts", tokens[u], {"answers": answers})
-                    for quiz, answers in quizzes
-                    for u in range(len(tokens))
-                ]
-                log(f"bench[{backend}]: POST /quizzes/{{id}}/attempts (scoring)")
-                results["POST /api/v1/quizzes/{id}/attempts"] = wrk(
-                    f"{base}/", d, c, t, script=lua_rotating_bodies("POST", triples)
-                )
+            for c in args.connections:
+                ceiling = None
+
+                def run(name, url, connections=c, **kw):
+                    nonlocal ceiling
+                    log(f"bench[{backend}, {connections} connections]: {name}")
+                    r = wrk(url, d, connections, min(t, connections), server_pid=pid, **kw)
+                    r["connections"] = connections
+                    if url == f"{base}/healthz":
+                        ceiling = r["rps"]
+                    results.append((name, r, ceiling))
+
+                if "healthz" in only:
+                    run("GET /healthz (ceiling)", f"{base}/healthz")
+                if "readyz" in only:
+                    run("GET /readyz (one SELECT 1)", f"{base}/readyz")
+                if "me" in only:
+                    run("GET /api/v1/me", f"{base}/api/v1/me",
+                        script=lua_rotating("GET", [("/api/v1/me", tok) for tok in tokens]))
+                topic, lessons = content_ids(base, tokens[0]) if {"lessons", "complete"} & only else (None, [])
+                if topic and "lessons" in only:
+                    path = f"/api/v1/topics/{topic}/lessons"
+                    run("GET /api/v1/topics/{id}/lessons", f"{base}{path}",
+                        script=lua_rotating("GET", [(path, tok) for tok in tokens]))
+                if lessons and "complete" in only and c == args.connections[0]:
+                    # 64 clients, each a different user, each completing a different lesson first.
+                    pairs = [
+                        (f"/api/v1/lessons/{lessons[(u + k) % len(lessons)]}/complete", tokens[u])
+                        for k in range(len(lessons))
+                        for u in range(len(tokens))
+                    ]
+                    run("POST /api/v1/lessons/{id}/complete", f"{base}/", connections=64,
+                        script=lua_rotating("POST", pairs))
+                questions = tutor_questions() if "doubts" in only else []
+                if questions:
+                    triples = [
+                        ("/api/v1/doubts", tokens[u], {"message": questions[(u + k) % len(questions)]})
+                        for k in range(len(questions))
+                        for u in range(len(tokens))
+                    ]
+                    run("POST /api/v1/doubts (offline tutor)", f"{base}/",
+                        script=lua_rotating_bodies("POST", triples))
+                quizzes = quiz_answers(base, tokens[0]) if "quizzes" in only else []
+                if quizzes:
+                    triples = [
+                        (f"/api/v1/quizzes/{quiz}/attempts", tokens[u], {"answers": answers})
+                        for quiz, answers in quizzes
+                        for u in range(len(tokens))
+                    ]
+                    run("POST /api/v1/quizzes/{id}/attempts", f"{base}/",
+                        script=lua_rotating_bodies("POST", triples))
         memory[backend] = (idle, peak.peak)
-        ceiling = results["GET /healthz (ceiling)"]["rps"]
-        for name, r in results.items():
+        for name, r, ceiling in results:
             rows.append((name, backend, r, r["rps"] / ceiling if ceiling else 0))
     finally:
         server.stop()
@@ -377,10 +400,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--connections", default="64", help="wrk connections; a comma list runs every endpoint at each"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--binary", help="the studium binary to run (default: $STUDIUM_BENCH_BINARY or target/release)")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="endpoints to drive: " + ",".join(SCENARIOS))
     args = parser.parse_args()
+    args.connections = [int(c) for c in args.connections.split(",")]
+    args.only = {s.strip() for s in args.only.split(",")}
+    unknown = args.only - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown endpoints: {', '.join(sorted(unknown))}")
+    if args.binary:
+        global BINARY
+        BINARY = os.path.abspath(args.binary)
     pg_url = os.environ.get("STUDIUM_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 
     ensure_wrk()
@@ -390,12 +425,14 @@ def main():
     for backend in args.backends.split(","):
         bench_backend(backend.strip(), args, pg_url, rows, memory)
 
-    print(f"\nStudium benchmark — wrk, {args.connections} connections, {args.duration} s per endpoint, {os.cpu_count()} CPUs\n")
-    print(f"| endpoint | backend | req/s | p50 ms | p99 ms | non-2xx | socket errors | ratio to ceiling |")
-    print(f"|---|---|---:|---:|---:|---:|---:|---:|")
+    connections = ",".join(str(c) for c in args.connections)
+    print(f"\nStudium benchmark — wrk, {connections} connections, {args.duration} s per endpoint, {os.cpu_count()} CPUs\n")
+    print("| endpoint | backend | conns | req/s | p50 ms | p99 ms | server CPU ms/req | non-2xx | socket errors | ratio to ceiling |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, backend, r, ratio in rows:
         print(
-            f"| {name} | {backend} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']} | {r['socket_errors']} | {ratio:.0%} |"
+            f"| {name} | {backend} | {r['connections']} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+            f"| {r['cpu_ms']:.2f} | {r['non2xx']} | {r['socket_errors']} | {ratio:.1%} |"
         )
     print("\n| backend | RSS idle | RSS peak under load |")
     print("|---|---:|---:|")

@@ -39,10 +39,10 @@ impl Offline {
         let reply = tutor_reply(req);
         let mut prompt = tokens::count_message(CHAT_MODEL, &req.question);
         for turn in &req.history {
-            prompt += tokens::count_message(CHAT_MODEL, &turn.text);
+            prompt += tokens::count_message_recurring(CHAT_MODEL, &turn.text);
         }
         for source in &req.sources {
-            prompt += tokens::count_message(CHAT_MODEL, &source.text);
+            prompt += tokens::count_message_recurring(CHAT_MODEL, &source.text);
         }
         let usage = Usage {
             model: CHAT_MODEL.into(),
@@ -418,42 +418,81 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
 
 /// Case-insensitive, whole-word occurrences of `needle` in `haystack`, as byte ranges.
 fn find_whole(haystack: &str, needle: &str) -> Vec<(usize, usize)> {
-    let needle: Vec<char> = needle.trim().chars().flat_map(char::to_lowercase).collect();
-    if needle.is_empty() {
-        return Vec::new();
-    }
-    let chars: Vec<(usize, char)> = haystack.char_indices().collect();
-    let is_word = |c: char| c.is_alphanumeric() || c == '_';
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let boundary_before = i == 0 || !is_word(chars[i - 1].1) || !is_word(needle[0]);
-        if boundary_before && i + needle.len() <= chars.len() {
-            let matches = needle.iter().enumerate().all(|(k, n)| {
-                let mut lower = chars[i + k].1.to_lowercase();
-                lower.next() == Some(*n) && lower.next().is_none()
-            });
-            let end = i + needle.len();
-            let boundary_after =
-                end == chars.len() || !is_word(chars[end].1) || !is_word(needle[needle.len() - 1]);
-            if matches && boundary_after {
-                let start_byte = chars[i].0;
-                let end_byte = chars.get(end).map_or(haystack.len(), |c| c.0);
-                found.push((start_byte, end_byte));
-                i = end;
-                continue;
-            }
+    Lowered::new(haystack).find_whole(needle)
+}
+
+/// A text prepared once for any number of [`Lowered::find_whole`] searches: each character
+/// with its byte offset and its lower case when that is a single character, and the whole text
+/// so lowered for a quick test of whether a needle can occur at all.
+struct Lowered<'a> {
+    text: &'a str,
+    chars: Vec<(usize, char, Option<char>)>,
+    lower: String,
+}
+
+impl<'a> Lowered<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut chars = Vec::with_capacity(text.len());
+        let mut lower = String::with_capacity(text.len());
+        for (i, c) in text.char_indices() {
+            let mut l = c.to_lowercase();
+            let single = match (l.next(), l.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            };
+            // A character whose lower case is several never matches: NUL stands in for it.
+            lower.push(single.unwrap_or('\0'));
+            chars.push((i, c, single));
         }
-        i += 1;
+        Self { text, chars, lower }
     }
-    found
+
+    /// Case-insensitive, whole-word occurrences of `needle`, as byte ranges of the text.
+    fn find_whole(&self, needle: &str) -> Vec<(usize, usize)> {
+        let needle_str: String = needle.trim().chars().flat_map(char::to_lowercase).collect();
+        if needle_str.is_empty() || !self.lower.contains(needle_str.as_str()) {
+            return Vec::new();
+        }
+        let needle: Vec<char> = needle_str.chars().collect();
+        let chars = &self.chars;
+        let is_word = |c: char| c.is_alphanumeric() || c == '_';
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let boundary_before = i == 0 || !is_word(chars[i - 1].1) || !is_word(needle[0]);
+            if boundary_before && i + needle.len() <= chars.len() {
+                let matches = needle
+                    .iter()
+                    .enumerate()
+                    .all(|(k, n)| chars[i + k].2 == Some(*n));
+                let end = i + needle.len();
+                let boundary_after = end == chars.len()
+                    || !is_word(chars[end].1)
+                    || !is_word(needle[needle.len() - 1]);
+                if matches && boundary_after {
+                    let start_byte = chars[i].0;
+                    let end_byte = chars.get(end).map_or(self.text.len(), |c| c.0);
+                    found.push((start_byte, end_byte));
+                    i = end;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        found
+    }
 }
 
 /// `text` with every whole-word occurrence of `needle` replaced by `with`.
 fn replace_whole(text: &str, needle: &str, with: &str) -> String {
+    replace_ranges(text, &find_whole(text, needle), with)
+}
+
+/// `text` with each of the byte ranges `found` (in order, not overlapping) replaced by `with`.
+fn replace_ranges(text: &str, found: &[(usize, usize)], with: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for (start, end) in find_whole(text, needle) {
+    for &(start, end) in found {
         out.push_str(&text[last..start]);
         out.push_str(with);
         last = end;
@@ -474,12 +513,18 @@ pub(crate) fn mask_protected(text: &str, protected: &[String]) -> (String, bool)
         .filter(|a| !a.is_empty())
         .collect();
     answers.sort_by_key(|a| std::cmp::Reverse(a.chars().count()));
+    let mut lowered = Lowered::new(text);
     for answer in answers {
-        if !find_whole(&out, answer).is_empty() {
-            out = replace_whole(&out, answer, MASK);
+        let found = lowered.find_whole(answer);
+        if !found.is_empty() {
+            let replaced = replace_ranges(lowered.text, &found, MASK);
+            drop(lowered);
+            out = replaced;
             masked = true;
+            lowered = Lowered::new(&out);
         }
     }
+    drop(lowered);
     (out, masked)
 }
 
@@ -648,10 +693,14 @@ fn guiding_term(
     protected: &[String],
 ) -> Option<String> {
     let query: HashSet<String> = content_stems(question).into_iter().collect();
+    let passage = Lowered::new(passage);
     let terms: Vec<Term> = key_terms(sources)
         .into_iter()
-        .filter(|t| !find_whole(passage, &t.text).is_empty())
-        .filter(|t| protected.iter().all(|p| find_whole(&t.text, p).is_empty()))
+        .filter(|t| !passage.find_whole(&t.text).is_empty())
+        .filter(|t| {
+            let term = Lowered::new(&t.text);
+            protected.iter().all(|p| term.find_whole(p).is_empty())
+        })
         .collect();
     let from_question = terms
         .iter()
@@ -808,12 +857,14 @@ fn key_terms(sources: &[Source]) -> Vec<Term> {
         add(&word, TermKind::Frequent, source);
     }
     let all_text: Vec<String> = sources.iter().map(|s| plain(&s.text)).collect();
+    let lowered: Vec<Lowered> = all_text.iter().map(|t| Lowered::new(t)).collect();
     let mut terms: Vec<Term> = found
         .into_values()
         .map(|mut t| {
             let mut lower_form = None;
-            for text in &all_text {
-                for (start, end) in find_whole(text, &t.text) {
+            for lowered in &lowered {
+                let text = lowered.text;
+                for (start, end) in lowered.find_whole(&t.text) {
                     t.weight += 1;
                     let form = &text[start..end];
                     if form.chars().next().is_some_and(char::is_lowercase) {

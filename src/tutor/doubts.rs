@@ -83,20 +83,20 @@ pub async fn prepare(
         return Err(AppError::invalid("message", "must not be blank"));
     }
     let db = state.db.read();
-    let (session, topic_id) = match session_id {
+    // The thread's topic, and its title when it was already read here.
+    let (session, topic_id, topic_title) = match session_id {
         Some(id) => {
             let session = find_session(db, user_id, id).await?;
             let topic = session.topic_id;
-            (Some(session), topic)
+            (Some(session), topic, None)
         }
-        None => {
-            if let Some(topic) = topic_id
-                && topics::Entity::find_by_id(topic).one(db).await?.is_none()
-            {
-                return Err(AppError::invalid("topic_id", "no such topic"));
-            }
-            (None, topic_id)
-        }
+        None => match topic_id {
+            Some(topic) => match topics::Entity::find_by_id(topic).one(db).await? {
+                Some(found) => (None, topic_id, Some(found.name)),
+                None => return Err(AppError::invalid("topic_id", "no such topic")),
+            },
+            None => (None, None, None),
+        },
     };
     let history = match &session {
         Some(s) => history_of(db, s.id).await?,
@@ -157,12 +157,13 @@ pub async fn prepare(
         .take(MAX_SOURCES as usize)
         .map(|(_, s)| s)
         .collect();
-    let topic_title = match topic_id {
-        Some(id) => topics::Entity::find_by_id(id)
+    let topic_title = match (topic_title, topic_id) {
+        (Some(title), _) => Some(title),
+        (None, Some(id)) => topics::Entity::find_by_id(id)
             .one(db)
             .await?
             .map(|t| t.name),
-        None => None,
+        (None, None) => None,
     };
     let protected = crate::quizzes::service::unsubmitted_answers(db, user_id, topic_id).await?;
     let keys = AnswerKeys::new(&protected);
@@ -348,17 +349,6 @@ async fn store(
             .await?
         }
     };
-    let question = doubt_messages::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        doubt_session_id: Set(session.id),
-        role: Set(ROLE_USER.into()),
-        message_text: Set(message.to_string()),
-        citations: Set(None),
-        tokens_used: Set(None),
-        created_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
     let citations: Vec<Citation> = sources
         .iter()
         .zip(1..)
@@ -371,21 +361,44 @@ async fn store(
             excerpt: excerpt(&s.text),
         })
         .collect();
-    let reply = doubt_messages::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        doubt_session_id: Set(session.id),
-        role: Set(ROLE_ASSISTANT.into()),
-        message_text: Set(reply.to_string()),
-        citations: Set(Some(
-            serde_json::to_value(&citations).map_err(anyhow::Error::from)?,
-        )),
-        tokens_used: Set(Some(
-            i32::try_from(usage.total_tokens()).unwrap_or(i32::MAX),
-        )),
-        created_at: Set(now),
-    }
-    .insert(&txn)
+    // The question and the reply in one statement, each read back as stored.
+    let question_id = Uuid::now_v7();
+    let reply_id = Uuid::now_v7();
+    let mut stored = doubt_messages::Entity::insert_many([
+        doubt_messages::ActiveModel {
+            id: Set(question_id),
+            doubt_session_id: Set(session.id),
+            role: Set(ROLE_USER.into()),
+            message_text: Set(message.to_string()),
+            citations: Set(None),
+            tokens_used: Set(None),
+            created_at: Set(now),
+        },
+        doubt_messages::ActiveModel {
+            id: Set(reply_id),
+            doubt_session_id: Set(session.id),
+            role: Set(ROLE_ASSISTANT.into()),
+            message_text: Set(reply.to_string()),
+            citations: Set(Some(
+                serde_json::to_value(&citations).map_err(anyhow::Error::from)?,
+            )),
+            tokens_used: Set(Some(
+                i32::try_from(usage.total_tokens()).unwrap_or(i32::MAX),
+            )),
+            created_at: Set(now),
+        },
+    ])
+    .exec_with_returning(&txn)
     .await?;
+    let mut take = |id: Uuid| {
+        stored
+            .iter()
+            .position(|m| m.id == id)
+            .map(|i| stored.swap_remove(i))
+            .ok_or_else(|| anyhow::anyhow!("a stored message was not returned"))
+    };
+    let question = take(question_id)?;
+    let reply = take(reply_id)?;
 
     let earned_today = doubt_xp_today(&txn, user_id, now).await?;
     let xp_awarded = if earned_today + i64::from(DOUBT_XP) <= DOUBT_XP_PER_DAY {

@@ -7,7 +7,8 @@
 //! content service and the demo seeding); deleting a lesson removes them by ON DELETE CASCADE.
 //! On SQLite, triggers keep the FTS5 table in step with `lesson_passages` (migration 9).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
@@ -497,6 +498,10 @@ const STOP_WORDS: &[&str] = &[
     "works",
 ];
 
+/// [`STOP_WORDS`] for lookups.
+static STOP_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| STOP_WORDS.iter().copied().collect());
+
 /// The content terms of a student's question, lowercased, in order, without repeats: its
 /// words minus stop words, American spellings mapped to the lessons' British ones.
 pub fn query_terms(question: &str) -> Vec<String> {
@@ -506,7 +511,7 @@ pub fn query_terms(question: &str) -> Vec<String> {
         .split(|c: char| !c.is_alphanumeric())
         .map(str::to_lowercase)
     {
-        if word.chars().count() < 2 || STOP_WORDS.contains(&word.as_str()) {
+        if word.chars().count() < 2 || STOP_SET.contains(word.as_str()) {
             continue;
         }
         let word = british(&word);
@@ -541,7 +546,12 @@ fn british(word: &str) -> String {
 /// A light stemmer for measuring term coverage the same way on both backends (the indexes
 /// stem with their own, Porter-style, stemmers).
 fn stem(word: &str) -> String {
-    let mut w = fold_accents(&word.to_lowercase());
+    // Lower case and accents folded; for ASCII (nearly every word) both in one copy.
+    let mut w = if word.is_ascii() {
+        word.to_ascii_lowercase()
+    } else {
+        fold_accents(&word.to_lowercase())
+    };
     for (suffix, keep) in [
         ("isations", ""),
         ("isation", ""),
@@ -560,15 +570,15 @@ fn stem(word: &str) -> String {
             && base.chars().count() >= 3
             && !(suffix == "s" && base.ends_with('s'))
         {
-            w = format!("{base}{keep}");
+            let len = base.len();
+            w.truncate(len);
+            w.push_str(keep);
             break;
         }
     }
     // `solve`/`solving`, `divide`/`dividing`: a final e is no part of the word's stem.
-    if w.chars().count() > 4
-        && let Some(base) = w.strip_suffix('e')
-    {
-        w = base.to_string();
+    if w.ends_with('e') && w.chars().count() > 4 {
+        w.pop();
     }
     w
 }
@@ -609,6 +619,34 @@ fn same_word(a: &str, b: &str) -> bool {
         && long
             .strip_prefix(short)
             .is_some_and(|ending| RELATED_ENDINGS.contains(&ending))
+}
+
+/// How many passages' stems [`passage_stems`] remembers before it starts afresh.
+const REMEMBERED_PASSAGES: usize = 8192;
+
+/// The stems of passages searched before, by passage id, with the text they were taken from.
+type StemMemory = HashMap<Uuid, (String, Arc<Vec<String>>)>;
+static PASSAGE_STEMS: LazyLock<Mutex<StemMemory>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// [`stems`] of a candidate passage's text (its heading and body): the same passages come back
+/// question after question, so each is stemmed once and remembered under its id, as long as its
+/// text is the one remembered (a rewritten lesson's passages get new ids anyway).
+fn passage_stems(id: Uuid, text: &str) -> Arc<Vec<String>> {
+    if let Some((seen, words)) = PASSAGE_STEMS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        && seen == text
+    {
+        return Arc::clone(words);
+    }
+    let words = Arc::new(stems(text));
+    let mut memory = PASSAGE_STEMS.lock().unwrap_or_else(|e| e.into_inner());
+    if memory.len() >= REMEMBERED_PASSAGES {
+        memory.clear();
+    }
+    memory.insert(id, (text.to_string(), Arc::clone(&words)));
+    words
 }
 
 /// The stems of `text`'s words, in order.
@@ -711,13 +749,23 @@ fn coverage(
     unheld: &HashSet<usize>,
     text: &str,
 ) -> f64 {
+    let term_stems: Vec<String> = terms.iter().map(|t| stem(t)).collect();
+    coverage_of(&term_stems, weights, names, unheld, &stems(text))
+}
+
+/// [`coverage`] over stems already taken: the question's terms' and the text's words'.
+fn coverage_of(
+    term_stems: &[String],
+    weights: &[f64],
+    names: &[Vec<usize>],
+    unheld: &HashSet<usize>,
+    words: &[String],
+) -> f64 {
     let total: f64 = weights.iter().sum();
-    if terms.is_empty() || total <= 0.0 {
+    if term_stems.is_empty() || total <= 0.0 {
         return 0.0;
     }
-    let words = stems(text);
     let distinct: HashSet<&String> = words.iter().collect();
-    let term_stems: Vec<String> = terms.iter().map(|t| stem(t)).collect();
     let mut held: Vec<bool> = term_stems
         .iter()
         .enumerate()
@@ -725,7 +773,7 @@ fn coverage(
         .collect();
     for name in names {
         let phrase: Vec<String> = name.iter().map(|&i| term_stems[i].clone()).collect();
-        if !holds_phrase(&words, &phrase) {
+        if !holds_phrase(words, &phrase) {
             for &i in name {
                 held[i] = false;
             }
@@ -740,13 +788,11 @@ fn coverage(
     found / total
 }
 
-/// How many passages there are and how many of them each term occurs in, as the index sees
-/// it (its own stemming), over every lesson: the weights of [`idf`].
-async fn document_frequencies(
-    conn: &impl ConnectionTrait,
-    terms: &[String],
-) -> Result<(i64, Vec<i64>), DbErr> {
-    let backend = conn.get_database_backend();
+/// The columns that count how many passages there are (`n`) and how many of them each term
+/// occurs in (`d0`, `d1`, …), as the index sees it (its own stemming), over every lesson: the
+/// weights of [`idf`]. Uncorrelated scalar subqueries, so both backends compute each once
+/// however many rows carry them. PostgreSQL's placeholders are numbered from `first`.
+fn frequency_columns(backend: DbBackend, terms: &[String], first: usize) -> (String, Vec<Value>) {
     let mut columns = vec!["(SELECT count(*) FROM lesson_passages) AS n".to_string()];
     let mut values: Vec<Value> = Vec::with_capacity(terms.len());
     for (i, term) in terms.iter().enumerate() {
@@ -757,7 +803,7 @@ async fn document_frequencies(
             _ => format!(
                 "(SELECT count(*) FROM lesson_passages \
                  WHERE search_vector @@ to_tsquery('english', ${})) AS d{i}",
-                i + 1
+                first + i
             ),
         });
         values.push(match backend {
@@ -765,19 +811,7 @@ async fn document_frequencies(
             _ => term.clone().into(),
         });
     }
-    let sql = format!("SELECT {}", columns.join(", "));
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    let Some(row) = row else {
-        return Ok((0, vec![0; terms.len()]));
-    };
-    let n: i64 = row.try_get("", "n")?;
-    let mut dfs = Vec::with_capacity(terms.len());
-    for i in 0..terms.len() {
-        dfs.push(row.try_get("", &format!("d{i}"))?);
-    }
-    Ok((n, dfs))
+    (columns.join(", "), values)
 }
 
 /// The passages that best answer `question`, best first, at most `limit`; only lessons of
@@ -801,8 +835,6 @@ pub async fn search(
         return Ok(Vec::new());
     }
     let names = names(question);
-    let (n, dfs) = document_frequencies(conn, &terms).await?;
-    let weights: Vec<f64> = dfs.iter().map(|&df| idf(n, df)).collect();
     let candidates = (limit * 3).max(MIN_CANDIDATES);
     let backend = conn.get_database_backend();
     let topic_clause = |placeholder: &str| match topic_id {
@@ -811,55 +843,75 @@ pub async fn search(
         }
         None => String::new(),
     };
-    // Each branch yields rows with a rank where larger is better.
-    let (sql, query) = match backend {
+    let limit_value: Value = i64::try_from(candidates).unwrap_or(i64::MAX).into();
+    // Each branch yields rows with a rank where larger is better, each carrying the document
+    // frequencies of the question's terms (one round trip for both).
+    let (sql, values) = match backend {
         DbBackend::Sqlite => {
             let query = terms
                 .iter()
                 .map(|t| format!("\"{t}\""))
                 .collect::<Vec<_>>()
                 .join(" OR ");
+            let (frequencies, mut values) = frequency_columns(backend, &terms, 1);
             let sql = format!(
                 "SELECT p.id, p.lesson_id, p.heading, p.passage_text, \
-                 -bm25(lesson_passages_fts, 0.0, 2.0, 1.0) AS rank \
+                 -bm25(lesson_passages_fts, 0.0, 2.0, 1.0) AS rank, {frequencies} \
                  FROM lesson_passages_fts f JOIN lesson_passages p ON p.id = f.passage_id \
                  WHERE lesson_passages_fts MATCH ?{} ORDER BY rank DESC LIMIT ?",
                 topic_clause("?")
             );
-            (sql, query)
+            values.push(query.into());
+            if let Some(topic) = topic_id {
+                values.push(topic.into());
+            }
+            values.push(limit_value);
+            (sql, values)
         }
         _ => {
             let query = terms.join(" | ");
+            let mut values: Vec<Value> = vec![query.into()];
+            if let Some(topic) = topic_id {
+                values.push(topic.into());
+            }
+            values.push(limit_value);
+            let (frequencies, term_values) = frequency_columns(backend, &terms, values.len() + 1);
             let sql = format!(
                 "SELECT p.id, p.lesson_id, p.heading, p.passage_text, \
-                 ts_rank(p.search_vector, q, 1)::float8 AS rank \
+                 ts_rank(p.search_vector, q, 1)::float8 AS rank, {frequencies} \
                  FROM lesson_passages p, to_tsquery('english', $1) q \
                  WHERE p.search_vector @@ q{} ORDER BY rank DESC LIMIT {}",
                 topic_clause("$2"),
                 if topic_id.is_some() { "$3" } else { "$2" }
             );
-            (sql, query)
+            values.extend(term_values);
+            (sql, values)
         }
     };
-    let mut values: Vec<Value> = vec![query.into()];
-    if let Some(topic) = topic_id {
-        values.push(topic.into());
-    }
-    values.push(i64::try_from(candidates).unwrap_or(i64::MAX).into());
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    let mut texts = Vec::with_capacity(rows.len());
+    // No candidate, no hit: the weights only rank candidates.
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let n: i64 = first.try_get("", "n")?;
+    let mut weights = Vec::with_capacity(terms.len());
+    for i in 0..terms.len() {
+        weights.push(idf(n, first.try_get("", &format!("d{i}"))?));
+    }
+    let mut candidate_stems = Vec::with_capacity(rows.len());
     for row in &rows {
+        let id: Uuid = row.try_get("", "id")?;
         let heading: Option<String> = row.try_get("", "heading")?;
         let text: String = row.try_get("", "passage_text")?;
-        texts.push(format!("{} {text}", heading.as_deref().unwrap_or("")));
+        let full = format!("{} {text}", heading.as_deref().unwrap_or(""));
+        candidate_stems.push(passage_stems(id, &full));
     }
     // A compound of the question ("water cycle", "climate change") whose words no candidate
     // holds near each other names something the lessons do not speak of, even where they use
     // both words apart (the cell cycle, water potential): its rarer word, the one that says what
     // the question is about, is taken to be used in another sense and counts as held nowhere.
-    let candidate_stems: Vec<Vec<String>> = texts.iter().map(|t| stems(t)).collect();
     let term_stems: Vec<String> = terms.iter().map(|t| stem(t)).collect();
     let mut unheld = HashSet::new();
     for (a, b) in compounds(question) {
@@ -872,10 +924,10 @@ pub async fn search(
     }
     let mut hits = Vec::with_capacity(rows.len());
     let mut ranks = Vec::with_capacity(rows.len());
-    for (row, full) in rows.into_iter().zip(&texts) {
+    for (row, words) in rows.into_iter().zip(&candidate_stems) {
         let heading: Option<String> = row.try_get("", "heading")?;
         let text: String = row.try_get("", "passage_text")?;
-        let covered = coverage(&terms, &weights, &names, &unheld, full);
+        let covered = coverage_of(&term_stems, &weights, &names, &unheld, words.as_slice());
         ranks.push(row.try_get::<f64>("", "rank")?);
         hits.push(Hit {
             lesson_id: row.try_get("", "lesson_id")?,
@@ -1026,6 +1078,19 @@ mod tests {
         assert!((coverage(&terms, &weights, &names, &none, together) - 1.0).abs() < 1e-9);
         // A term in no passage outweighs one in most of them.
         assert!(idf(100, 0) > 4.0 * idf(100, 60));
+    }
+
+    #[test]
+    fn remembered_passage_stems_follow_the_text() {
+        let id = Uuid::now_v7();
+        let first = passage_stems(id, "Cells divide");
+        assert_eq!(*first, stems("Cells divide"));
+        assert_eq!(*passage_stems(id, "Cells divide"), *first);
+        // The same id with another text is stemmed afresh.
+        assert_eq!(
+            *passage_stems(id, "Osmosis moves water"),
+            stems("Osmosis moves water")
+        );
     }
 
     #[test]
