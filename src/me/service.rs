@@ -2,9 +2,12 @@
 //! accounts (the user and the profile), gamification (the XP total), study (the streak and
 //! the running session).
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Alias;
-use sea_orm::{FromQueryResult, StatementBuilder};
+use sea_orm::{DbBackend, FromQueryResult, Statement, StatementBuilder};
+use uuid::Uuid;
 
 use super::model::MeResponse;
 use crate::accounts::CurrentUser;
@@ -30,20 +33,42 @@ struct MeRow {
     open_session_started_at: Option<DateTime<Utc>>,
 }
 
+/// `GET /me`'s statement for `user_id`. Its text depends only on the backend, so it is
+/// composed and rendered once per backend; each request binds just the user id.
+fn me_statement(backend: DbBackend, user_id: Uuid) -> Statement {
+    static POSTGRES: OnceLock<String> = OnceLock::new();
+    static SQLITE: OnceLock<String> = OnceLock::new();
+    let cell = match backend {
+        DbBackend::Postgres => &POSTGRES,
+        _ => &SQLITE,
+    };
+    let sql = cell.get_or_init(|| {
+        let mut stmt = accounts::service::select_user_and_profile(Uuid::nil());
+        study::service::select_streak_of_users_row(&mut stmt);
+        stmt.expr_as(
+            gamification::xp::total_xp_of_users_row(),
+            Alias::new("total_xp"),
+        )
+        .expr_as(
+            study::service::open_session_start_of_users_row(),
+            Alias::new("open_session_started_at"),
+        );
+        let built = StatementBuilder::build(&stmt, &backend);
+        // The user id is the statement's one value; anything else would be lost here.
+        assert_eq!(
+            built.values.as_ref().map_or(0, |v| v.0.len()),
+            1,
+            "GET /me binds only the user id"
+        );
+        built.sql
+    });
+    Statement::from_sql_and_values(backend, sql.as_str(), [user_id.into()])
+}
+
 /// `GET /me`: the account, its profile, XP, level and the streak as it stands today.
 pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse> {
-    let mut stmt = accounts::service::select_user_and_profile(current.id);
-    study::service::select_streak_of_users_row(&mut stmt);
-    stmt.expr_as(
-        gamification::xp::total_xp_of_users_row(),
-        Alias::new("total_xp"),
-    )
-    .expr_as(
-        study::service::open_session_start_of_users_row(),
-        Alias::new("open_session_started_at"),
-    );
     let db = state.db.read();
-    let row = MeRow::find_by_statement(StatementBuilder::build(&stmt, &db.get_database_backend()))
+    let row = MeRow::find_by_statement(me_statement(db.get_database_backend(), current.id))
         .one(db)
         .await?
         .ok_or(AppError::NotFound("user"))?;
