@@ -4,7 +4,7 @@ same ranking kept in a Redis sorted set (ZINCRBY per award; ZREVRANGE + ZREVRANK
 
     python3 bench/leaderboard.py [--users 100000] [--xp 2000000] [--reads 500]
 
-Needs the studium binary (BENCH_STUDIUM_BIN, else target/release, else target/debug), psql and sqlite3 on PATH, a
+Needs the studium binary (STUDIUM_BENCH_BINARY, else target/release, else target/debug), psql and sqlite3 on PATH, a
 PostgreSQL at STUDIUM_BENCH_PG (default postgres://postgres@127.0.0.1:5432) and Redis at
 127.0.0.1:6379. Data is generated in SQL (generate_series on PostgreSQL, a recursive CTE on
 SQLite), so generation takes seconds, not hours. Prints a table: measure, backend, p50, p99.
@@ -21,6 +21,13 @@ import subprocess
 import sys
 import time
 
+
+def server_env():
+    """This environment minus the benchmark's own STUDIUM_BENCH_* settings, which the server
+    would refuse as unknown configuration."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("STUDIUM_BENCH_")}
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG = os.environ.get("STUDIUM_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 PG_DB = "studium_lb_bench"
@@ -30,8 +37,8 @@ PASSWORD = "Zq8#long-unusual-phrase-42"
 
 
 def binary():
-    if os.environ.get("BENCH_STUDIUM_BIN"):
-        return os.environ["BENCH_STUDIUM_BIN"], "given"
+    if os.environ.get("STUDIUM_BENCH_BINARY"):
+        return os.environ["STUDIUM_BENCH_BINARY"], "given"
     for kind in ("release", "debug"):
         path = os.path.join(ROOT, "target", kind, "studium")
         if os.path.exists(path):
@@ -134,7 +141,7 @@ def run_backend(backend, args, rows):
             if os.path.exists(SQLITE + suffix):
                 os.remove(SQLITE + suffix)
         url = f"sqlite://{SQLITE}"
-    env = dict(os.environ, STUDIUM_DATABASE_URL=url, STUDIUM_BIND=f"127.0.0.1:{PORT}",
+    env = dict(server_env(), STUDIUM_DATABASE_URL=url, STUDIUM_BIND=f"127.0.0.1:{PORT}",
                STUDIUM_SEED_DEMO="false", STUDIUM_JWT_SECRET="bench-secret-bench-secret-bench-secret",
                STUDIUM_LEADERBOARD_REFRESH_SECS="3600", STUDIUM_ACCESS_TOKEN_TTL_SECS="86400",
                RUST_LOG="warn")

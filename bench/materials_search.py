@@ -18,12 +18,19 @@ import sys
 import tempfile
 import uuid
 
+
+def server_env():
+    """This environment minus the benchmark's own STUDIUM_BENCH_* settings, which the server
+    would refuse as unknown configuration."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("STUDIUM_BENCH_")}
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "studium")
 
 
 def run(backend, url, args):
-    env = dict(os.environ, STUDIUM_DATABASE_URL=url, STUDIUM_SEED_DEMO="false", RUST_LOG="warn")
+    env = dict(server_env(), STUDIUM_DATABASE_URL=url, STUDIUM_SEED_DEMO="false", RUST_LOG="warn")
     out = subprocess.run(
         [BINARY, "bench-search", "--sizes", args.sizes, "--queries", str(args.queries)],
         env=env, check=True, capture_output=True, text=True,

@@ -104,7 +104,8 @@ class Server:
             self.db_url = f"{pg_url}/{self.pg_db}"
         self.pg_url = pg_url
         self.env = dict(
-            os.environ,
+            # The benchmark's own settings are not the server's (it refuses unknown STUDIUM_ names).
+            {k: v for k, v in os.environ.items() if not k.startswith("STUDIUM_BENCH_")},
             STUDIUM_DATABASE_URL=self.db_url,
             STUDIUM_BIND=f"127.0.0.1:{self.port}",
             STUDIUM_SEED_DEMO="false",
