@@ -374,35 +374,18 @@ async fn my_standing(
     me: Uuid,
 ) -> Result<(Option<Uuid>, String, i64, i64), DbErr> {
     let backend = conn.get_database_backend();
-    let p = placeholders(backend);
-    let sql = format!(
-        "SELECT (SELECT id FROM leaderboard_cache WHERE period_type = {} AND period_start = {}), \
-                COALESCE((SELECT full_name FROM user_profiles WHERE user_id = {}), ''), \
+    let sql = numbered(
+        backend,
+        "SELECT (SELECT id FROM leaderboard_cache WHERE period_type = $1 AND period_start = $2), \
+                COALESCE((SELECT full_name FROM user_profiles WHERE user_id = $3), ''), \
                 COALESCE(s.xp, 0), \
                 (SELECT CAST(COALESCE(SUM(c.users), 0) AS BIGINT) FROM leaderboard_xp_counts c \
-                  WHERE c.period_type = {} AND c.period_start = {} AND c.xp > COALESCE(s.xp, 0)) \
+                  WHERE c.period_type = $1 AND c.period_start = $2 AND c.xp > COALESCE(s.xp, 0)) \
          FROM (SELECT 1 AS one) AS o \
          LEFT JOIN leaderboard_scores s \
-           ON s.period_type = {} AND s.period_start = {} AND s.user_id = {}",
-        p(1),
-        p(2),
-        p(3),
-        p(4),
-        p(5),
-        p(6),
-        p(7),
-        p(8),
+           ON s.period_type = $1 AND s.period_start = $2 AND s.user_id = $3",
     );
-    let values: Vec<sea_orm::Value> = vec![
-        period.as_str().into(),
-        start.into(),
-        me.into(),
-        period.as_str().into(),
-        start.into(),
-        period.as_str().into(),
-        start.into(),
-        me.into(),
-    ];
+    let values: Vec<sea_orm::Value> = vec![period.as_str().into(), start.into(), me.into()];
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
@@ -415,11 +398,12 @@ async fn my_standing(
     ))
 }
 
-/// The `n`th bind placeholder of `backend`'s SQL.
-fn placeholders(backend: DatabaseBackend) -> impl Fn(usize) -> String {
-    move |n| match backend {
-        DatabaseBackend::Postgres => format!("${n}"),
-        _ => "?".to_string(),
+/// `sql` written with numbered parameters (`$1`, `$2`, … each usable several times) in
+/// `backend`'s spelling: as it is for PostgreSQL, `?1`, `?2`, … for SQLite.
+fn numbered(backend: DatabaseBackend, sql: &str) -> String {
+    match backend {
+        DatabaseBackend::Postgres => sql.to_owned(),
+        _ => sql.replace('$', "?"),
     }
 }
 
@@ -433,24 +417,20 @@ async fn friends_board(
     me: Uuid,
 ) -> Result<Vec<(Uuid, String, i64)>, DbErr> {
     let backend = conn.get_database_backend();
-    let p = placeholders(backend);
-    let sql = format!(
-        "SELECT ids.id, COALESCE(p.full_name, ''), COALESCE(s.xp, 0) AS xp          FROM (SELECT {} AS id                UNION SELECT addressee_id FROM friends WHERE requester_id = {} AND status = {}                UNION SELECT requester_id FROM friends WHERE addressee_id = {} AND status = {}) AS ids          LEFT JOIN user_profiles p ON p.user_id = ids.id          LEFT JOIN leaderboard_scores s ON s.user_id = ids.id               AND s.period_type = {} AND s.period_start = {}          ORDER BY xp DESC, ids.id",
-        p(1),
-        p(2),
-        p(3),
-        p(4),
-        p(5),
-        p(6),
-        p(7),
+    let sql = numbered(
+        backend,
+        "SELECT ids.id, COALESCE(p.full_name, ''), COALESCE(s.xp, 0) AS xp \
+         FROM (SELECT $1 AS id \
+               UNION SELECT addressee_id FROM friends WHERE requester_id = $1 AND status = $2 \
+               UNION SELECT requester_id FROM friends WHERE addressee_id = $1 AND status = $2) AS ids \
+         LEFT JOIN user_profiles p ON p.user_id = ids.id \
+         LEFT JOIN leaderboard_scores s ON s.user_id = ids.id \
+              AND s.period_type = $3 AND s.period_start = $4 \
+         ORDER BY xp DESC, ids.id",
     );
-    let accepted = super::service::ACCEPTED;
     let values: Vec<sea_orm::Value> = vec![
         me.into(),
-        me.into(),
-        accepted.into(),
-        me.into(),
-        accepted.into(),
+        super::service::ACCEPTED.into(),
         period.as_str().into(),
         start.into(),
     ];
