@@ -72,6 +72,11 @@ pub fn build(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .fallback(middleware::route_not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);
+    // Drops what `GET /me` cached of a user once their writing request is answered.
+    router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::me::cache::forget_after_writes,
+    ));
     for layer in middleware::security_headers() {
         router = router.layer(layer);
     }

@@ -21,6 +21,7 @@ pub mod maintenance;
 pub mod mastery;
 pub mod materials;
 pub mod me;
+pub mod notified_cache;
 pub mod quizzes;
 pub mod ratelimit;
 pub mod recommendations;

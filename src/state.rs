@@ -1,6 +1,6 @@
 //! `AppState`: what every area may read — database, configuration, clock, keys, mailer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -15,6 +15,8 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::materials::Storage;
+use crate::me::cache::{self as me_cache, MeCache};
+use crate::notified_cache::{self, Notified};
 use crate::social::leaderboard::TopCache;
 
 #[derive(Clone)]
@@ -28,6 +30,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Open sessions this instance has checked (see `accounts::session_cache`).
     pub sessions: Arc<SessionCache>,
+    /// What `GET /me` read of each user, on PostgreSQL (see `me::cache`).
+    pub me: Arc<MeCache>,
     /// The AI provider: offline unless `STUDIUM_AI_BASE_URL` names a hosted one.
     pub ai: Provider,
     /// The object store of uploaded files (`STUDIUM_STORAGE_URL`).
@@ -37,6 +41,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// After a commit that ended sessions or changed a user's account: this instance forgets
+    /// the user's checked sessions and what `GET /me` read of them (other instances hear of it
+    /// through the database's notifications).
+    pub fn forget_user(&self, user_id: uuid::Uuid) {
+        self.sessions.invalidate_user(user_id);
+        self.me.forget(user_id);
+    }
+
     /// Connects, migrates, and loads (or creates) the shared secrets.
     pub async fn init(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let db = Db::connect(&config)
@@ -58,13 +70,22 @@ impl AppState {
         let google = GoogleVerifier::new(&config);
         let ai = Provider::from_config(&config).context("setting up the AI provider")?;
         let storage = Storage::from_config(&config)?;
+        let me = MeCache::new();
         let sessions = match db.backend() {
             sea_orm::DatabaseBackend::Postgres => {
-                let sessions = Arc::new(SessionCache::new(false));
-                session_cache::listen(&sessions, db.read().get_postgres_connection_pool().clone());
+                let sessions = SessionCache::new(false);
+                let sessions_weak: Weak<dyn Notified> = Arc::downgrade(&sessions) as _;
+                let me_weak: Weak<dyn Notified> = Arc::downgrade(&me) as _;
+                notified_cache::listen(
+                    db.read().get_postgres_connection_pool().clone(),
+                    vec![
+                        (session_cache::CHANNEL, sessions_weak),
+                        (me_cache::CHANNEL, me_weak),
+                    ],
+                );
                 sessions
             }
-            _ => Arc::new(SessionCache::new(true)),
+            _ => SessionCache::new(true),
         };
         Ok(Self {
             db,
@@ -75,6 +96,7 @@ impl AppState {
             google: Arc::new(google),
             metrics: crate::telemetry::metrics_handle(),
             sessions,
+            me,
             ai,
             storage,
             leaderboard_tops: Arc::default(),

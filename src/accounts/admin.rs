@@ -96,7 +96,7 @@ pub async fn admin_update_user(
     // A new role or standing holds from the next request, on every instance.
     session_cache::notify(&txn, user_id).await?;
     txn.commit().await?;
-    state.sessions.invalidate_user(user_id);
+    state.forget_user(user_id);
     Ok(user.into())
 }
 

@@ -140,6 +140,7 @@ pub async fn verify_email(
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    state.me.forget(user_id);
     Ok(())
 }
 
@@ -266,6 +267,6 @@ pub async fn confirm_password_reset(
         .await?;
     revoke_sessions(&txn, None, user_id, "password_reset", now).await?;
     txn.commit().await?;
-    state.sessions.invalidate_user(user_id);
+    state.forget_user(user_id);
     Ok(())
 }

@@ -67,7 +67,7 @@ pub async fn google_sign_in(
         let response = start_session(state, &txn, user, client, now).await?;
         txn.commit().await?;
         // A takeover ended the squatter's sessions: forget them here too.
-        state.sessions.invalidate_user(user_id);
+        state.forget_user(user_id);
         return Ok(response);
     }
     Err(AppError::conflict(

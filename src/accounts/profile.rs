@@ -174,6 +174,6 @@ pub async fn delete_account(state: &AppState, current: &CurrentUser) -> AppResul
         tracing::error!(error = ?e, user_id = %current.id, "the files of a deleted account remain");
     }
     session_cache::notify(state.db.write(), current.id).await?;
-    state.sessions.invalidate_user(current.id);
+    state.forget_user(current.id);
     Ok(())
 }

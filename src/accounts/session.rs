@@ -1,6 +1,8 @@
 //! The signed-in user: the `CurrentUser` and `AdminUser` extractors and the access-token
 //! check behind them (they read sessions, so they live with accounts, not in `http/`).
 
+use std::sync::{Arc, OnceLock};
+
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -47,9 +49,24 @@ impl FromRequestParts<AppState> for CurrentUser {
             .filter(|t| !t.is_empty())
             .ok_or(AppError::Unauthorized("a bearer access token is required"))?;
         let user = authenticate(state, token).await?;
-        parts.extensions.insert(user.clone());
+        remember(parts, &user);
         Ok(user)
     }
+}
+
+/// Set on a request that may write (any method but GET, HEAD and OPTIONS) before it is
+/// handled; once the request is authenticated it holds the user's id, so that what is cached
+/// of that user can be dropped after the request is answered.
+#[derive(Debug, Clone)]
+pub struct WritingUser(pub Arc<OnceLock<Uuid>>);
+
+/// Keeps the authenticated `user` with the request, for the other extractors and for
+/// [`WritingUser`].
+pub fn remember(parts: &mut Parts, user: &CurrentUser) {
+    if let Some(writer) = parts.extensions.get::<WritingUser>() {
+        let _ = writer.0.set(user.id);
+    }
+    parts.extensions.insert(user.clone());
 }
 
 /// A signed-in admin; students get 403.

@@ -123,9 +123,11 @@ pub async fn login(
         return Err(AppError::Forbidden("this account has been deactivated"));
     }
     let txn = state.db.begin_write().await?;
+    let user_id = user.id;
     let user = touch_login(&txn, user, now).await?;
     let response = start_session(state, &txn, user, client, now).await?;
     txn.commit().await?;
+    state.me.forget(user_id);
     Ok(response)
 }
 
@@ -268,7 +270,7 @@ pub async fn refresh(
         }
         revoke_sessions(&txn, Some(session.id), user.id, "refresh_token_reused", now).await?;
         txn.commit().await?;
-        state.sessions.invalidate_user(user.id);
+        state.forget_user(user.id);
         tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");
         return Err(AppError::Unauthorized(
             "this refresh token was already used; the session has been ended for safety",
@@ -325,7 +327,7 @@ pub async fn logout(state: &AppState, user: &CurrentUser) -> AppResult<()> {
         state.clock.now(),
     )
     .await?;
-    state.sessions.invalidate_user(user.id);
+    state.forget_user(user.id);
     Ok(())
 }
 
@@ -369,6 +371,6 @@ pub async fn change_password(
         .await?;
     revoke_sessions(&txn, None, user.id, "password_changed", now).await?;
     txn.commit().await?;
-    state.sessions.invalidate_user(user.id);
+    state.forget_user(user.id);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `GET /me` in one statement, composed of the columns and expressions each area exposes:
 //! accounts (the user and the profile), gamification (the XP total), study (the streak and
-//! the running session).
+//! the running session). On PostgreSQL each instance keeps the row it read (`super::cache`).
 
 use std::sync::OnceLock;
 
@@ -19,8 +19,8 @@ use crate::{accounts, gamification, study};
 
 /// One row of `GET /me`: the user, the profile, the streak and the XP total, read in one
 /// statement (this is the most frequent authenticated read).
-#[derive(Debug, FromQueryResult)]
-struct MeRow {
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct MeRow {
     #[sea_orm(nested(prefix = "user_"))]
     user: users::Model,
     #[sea_orm(nested(prefix = "profile_"))]
@@ -67,11 +67,20 @@ fn me_statement(backend: DbBackend, user_id: Uuid) -> Statement {
 
 /// `GET /me`: the account, its profile, XP, level and the streak as it stands today.
 pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse> {
-    let db = state.db.read();
-    let row = MeRow::find_by_statement(me_statement(db.get_database_backend(), current.id))
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("user"))?;
+    let now = state.clock.now();
+    let row = match state.me.get(current.id, now) {
+        Some(row) => row,
+        None => {
+            let generation = state.me.generation();
+            let db = state.db.read();
+            let row = MeRow::find_by_statement(me_statement(db.get_database_backend(), current.id))
+                .one(db)
+                .await?
+                .ok_or(AppError::NotFound("user"))?;
+            state.me.put(generation, current.id, row.clone(), now);
+            row
+        }
+    };
     let tz = row.profile.timezone.parse().unwrap_or(chrono_tz::UTC);
     let current_streak = study::service::displayed_streak_of_row(
         current.id,
@@ -82,7 +91,7 @@ pub async fn me(state: &AppState, current: &CurrentUser) -> AppResult<MeResponse
             open_session_started_at: row.open_session_started_at,
         },
         tz,
-        state.clock.now(),
+        now,
     );
     Ok(MeResponse {
         user: row.user.into(),
@@ -100,5 +109,6 @@ pub async fn update_profile(
     req: UpdateProfileRequest,
 ) -> AppResult<MeResponse> {
     accounts::service::update_profile(state, current, req).await?;
+    state.me.forget(current.id);
     me(state, current).await
 }

@@ -113,7 +113,7 @@ impl FromRequestParts<AppState> for WebUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match user_from_cookie(parts, state).await {
             Some(user) => {
-                parts.extensions.insert(user.clone());
+                crate::accounts::session::remember(parts, &user);
                 Ok(WebUser(user))
             }
             None => {

@@ -6,7 +6,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 use studium::accounts::session_cache;
 
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set, TransactionTrait};
+use studium::entity::xp_logs;
+
 use crate::db_test;
+use crate::gamification::{complete_lesson, topic_with_lessons};
 use crate::helpers::*;
 
 db_test!(
@@ -104,6 +108,117 @@ db_test!(role_changes_and_deactivation_reach_other_instances, |app| {
         assert!(eventually(&second.app, "/me", &user.access, StatusCode::UNAUTHORIZED).await);
     }
 });
+
+db_test!(
+    get_me_shows_every_write_at_once_here_and_soon_on_other_instances,
+    |app| {
+        let admin = app.admin().await;
+        let user = app.student().await;
+        let topic = topic_with_lessons(&app, &admin, 2).await;
+        let second = app.second_instance().await;
+        // Both instances have read (and on PostgreSQL remembered) the user's `GET /me`.
+        for instance in [&app, &second.app] {
+            assert_eq!(total_xp(instance, &user).await, 0);
+        }
+        // The writer's own instance shows its write at once…
+        complete_lesson(&app, &user, topic.lessons[0]).await;
+        assert_eq!(total_xp(&app, &user).await, 10);
+        // …and the other one as soon as the database's notification arrives (at once on SQLite,
+        // which caches nothing of `GET /me`).
+        match app.backend {
+            Backend::Postgres => assert!(eventually_xp(&second.app, &user, 10).await),
+            Backend::Sqlite => assert_eq!(total_xp(&second.app, &user).await, 10),
+        }
+        // The same the other way round, for a profile change.
+        let renamed = second
+            .app
+            .patch(
+                "/me/profile",
+                Some(&user.access),
+                json!({"full_name": "Renamed Elsewhere"}),
+            )
+            .await;
+        assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+        assert_eq!(renamed.body["profile"]["full_name"], "Renamed Elsewhere");
+        let name_on = |instance: &TestApp| {
+            let instance = instance.clone();
+            let access = user.access.clone();
+            async move {
+                let me = instance.get("/me", Some(&access)).await;
+                assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+                me.body["profile"]["full_name"].clone()
+            }
+        };
+        assert_eq!(name_on(&second.app).await, "Renamed Elsewhere");
+        let mut seen = false;
+        for _ in 0..200 {
+            if name_on(&app).await == "Renamed Elsewhere" {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(seen, "the other instance never showed the new name");
+    }
+);
+
+db_test!(
+    a_change_made_in_the_database_reaches_get_me_through_its_triggers,
+    |app| {
+        let user = app.student().await;
+        assert_eq!(total_xp(&app, &user).await, 0);
+        // An award written straight into the database, outside the application (an operator's
+        // SQL, another tool): it announces nothing itself.
+        let award = |xp: i32| xp_logs::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(user.id.parse().expect("user id")),
+            xp_amount: Set(xp),
+            source_type: Set("lesson".into()),
+            reference_id: Set(Some(uuid::Uuid::now_v7())),
+            description: Set(None),
+            created_at: Set(app.clock.now()),
+        };
+        award(25)
+            .insert(app.state.db.write())
+            .await
+            .expect("inserting XP by hand");
+        match app.backend {
+            Backend::Postgres => assert!(eventually_xp(&app, &user, 25).await),
+            Backend::Sqlite => assert_eq!(total_xp(&app, &user).await, 25),
+        }
+        if app.backend == Backend::Postgres {
+            // With the triggers switched off for one transaction, nothing announces the change:
+            // the instance answers from what it read (no round trip) until the entry expires.
+            let txn = app.state.db.write().begin().await.expect("begin");
+            txn.execute_unprepared("SET LOCAL session_replication_role = replica")
+                .await
+                .expect("triggers off");
+            award(5).insert(&txn).await.expect("a silent award");
+            txn.commit().await.expect("commit");
+            assert_eq!(total_xp(&app, &user).await, 25);
+            app.clock
+                .advance(chrono::Duration::seconds(studium::me::cache::TTL_SECS));
+            assert_eq!(total_xp(&app, &user).await, 30);
+        }
+    }
+);
+
+async fn total_xp(instance: &TestApp, user: &TestUser) -> i64 {
+    let me = instance.get("/me", Some(&user.access)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    me.body["total_xp"].as_i64().expect("total_xp")
+}
+
+/// Whether `instance`'s `GET /me` shows `xp` within two seconds (polling it).
+async fn eventually_xp(instance: &TestApp, user: &TestUser, xp: i64) -> bool {
+    for _ in 0..200 {
+        if total_xp(instance, user).await == xp {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
 
 /// Whether `instance` answers `GET path` with `status` within two seconds (polling it).
 async fn eventually(instance: &TestApp, path: &str, access: &str, status: StatusCode) -> bool {
