@@ -1,15 +1,15 @@
-//! Per-instance caches kept honest by PostgreSQL notifications: what the session check and
+//! Per-instance caches kept honest by what the database announces: what the session check and
 //! `GET /me` remember between requests, so that they spend no database round trip.
 //!
 //! A [`NotifiedCache`] entry says: this is what the database held when it was read. Entries go
 //! away:
 //! - on this instance, when the code that changed the data drops them after its commit;
-//! - on every instance when a notification names them: a transaction's `NOTIFY` (sent by the
-//!   application or by a trigger) is delivered at commit, never before, and within
-//!   milliseconds to every listening connection — this instance's own included;
-//! - all at once whenever the listening connection drops: until it listens again a cache that
-//!   depends on notifications is off and every read goes to the database, so a notification
-//!   missed meanwhile costs nothing;
+//! - on every instance when the database announces the change: a transaction's `NOTIFY` is
+//!   delivered at commit, never before, and within milliseconds to every listening connection
+//!   ([`listen`]); `GET /me`'s cache polls a table of changes instead (`me::cache`);
+//! - all at once whenever the connection that hears of changes drops: until it is back a
+//!   cache that depends on it is off and every read goes to the database, so a change missed
+//!   meanwhile costs nothing;
 //! - after the cache's time to live at the latest: the bound for changes nothing announces.
 //!
 //! A read that began before an invalidation must not put back what it read: every
@@ -101,6 +101,13 @@ impl<K: Eq + Hash, V: Clone> NotifiedCache<K, V> {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.retain(|k, e| !stale(k, &e.value));
+    }
+
+    /// Forgets the entry of `key`.
+    pub fn forget(&self, key: &K) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(key);
     }
 
     /// Forgets everything, and turns the cache on or off.

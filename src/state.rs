@@ -75,14 +75,12 @@ impl AppState {
             sea_orm::DatabaseBackend::Postgres => {
                 let sessions = SessionCache::new(false);
                 let sessions_weak: Weak<dyn Notified> = Arc::downgrade(&sessions) as _;
-                let me_weak: Weak<dyn Notified> = Arc::downgrade(&me) as _;
                 notified_cache::listen(
                     db.read().get_postgres_connection_pool().clone(),
-                    vec![
-                        (session_cache::CHANNEL, sessions_weak),
-                        (me_cache::CHANNEL, me_weak),
-                    ],
+                    vec![(session_cache::CHANNEL, sessions_weak)],
                 );
+                // The primary: `me_changes` is unlogged, so a replica would not have it.
+                me_cache::watch(&me, db.write().clone());
                 sessions
             }
             _ => SessionCache::new(true),

@@ -187,6 +187,19 @@ db_test!(
             Backend::Sqlite => assert_eq!(total_xp(&app, &user).await, 25),
         }
         if app.backend == Backend::Postgres {
+            // A transaction that polls see running, while later ones commit, is not missed
+            // when it commits in its turn.
+            let txn = app.state.db.write().begin().await.expect("begin");
+            award(7).insert(&txn).await.expect("a slow award");
+            app.student().await;
+            let polls = app.state.me.polls();
+            while app.state.me.polls() < polls + 3 {
+                tokio::time::sleep(studium::me::cache::POLL_INTERVAL).await;
+            }
+            assert!(cached_xp(&app, &user, 25).await, "GET /me was never cached");
+            txn.commit().await.expect("commit");
+            assert!(eventually_xp(&app, &user, 32).await);
+
             // With the triggers switched off for one transaction, nothing announces the change:
             // the instance answers from what it read (no round trip) until the entry expires.
             let txn = app.state.db.write().begin().await.expect("begin");
@@ -195,10 +208,10 @@ db_test!(
                 .expect("triggers off");
             award(5).insert(&txn).await.expect("a silent award");
             txn.commit().await.expect("commit");
-            assert_eq!(total_xp(&app, &user).await, 25);
+            assert_eq!(total_xp(&app, &user).await, 32);
             app.clock
                 .advance(chrono::Duration::seconds(studium::me::cache::TTL_SECS));
-            assert_eq!(total_xp(&app, &user).await, 30);
+            assert_eq!(total_xp(&app, &user).await, 37);
         }
     }
 );
@@ -207,6 +220,19 @@ async fn total_xp(instance: &TestApp, user: &TestUser) -> i64 {
     let me = instance.get("/me", Some(&user.access)).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
     me.body["total_xp"].as_i64().expect("total_xp")
+}
+
+/// Whether `GET /me` shows `xp` and the instance has kept the row it read (trying a few times:
+/// a change elsewhere may keep a read from being kept).
+async fn cached_xp(app: &TestApp, user: &TestUser, xp: i64) -> bool {
+    let id = user.id.parse().expect("user id");
+    for _ in 0..100 {
+        assert_eq!(total_xp(app, user).await, xp);
+        if app.state.me.get(id, app.clock.now()).is_some() {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether `instance`'s `GET /me` shows `xp` within two seconds (polling it).
