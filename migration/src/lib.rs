@@ -18,6 +18,7 @@ mod m20261126_000011_job_queue;
 mod m20261126_000012_material_search;
 mod m20261126_000013_social;
 mod m20261126_000014_billing;
+mod m20261127_000015_leaderboard_xp_buckets;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000012_material_search::Migration),
             Box::new(m20261126_000013_social::Migration),
             Box::new(m20261126_000014_billing::Migration),
+            Box::new(m20261127_000015_leaderboard_xp_buckets::Migration),
         ]
     }
 }
