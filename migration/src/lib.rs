@@ -19,6 +19,7 @@ mod m20261126_000012_material_search;
 mod m20261126_000013_social;
 mod m20261126_000014_billing;
 mod m20261127_000015_leaderboard_xp_buckets;
+mod m20261127_000016_leaderboard_friends_indexes;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000013_social::Migration),
             Box::new(m20261126_000014_billing::Migration),
             Box::new(m20261127_000015_leaderboard_xp_buckets::Migration),
+            Box::new(m20261127_000016_leaderboard_friends_indexes::Migration),
         ]
     }
 }

@@ -12,7 +12,11 @@
 //! exact XP values inside my bucket above mine (`leaderboard_xp_counts`), both kept by
 //! [`record_xp`] in the award's transaction — about a hundred rows for 100k users, where the
 //! exact counts alone were ~1 800. The friends scope is one statement over my friendships,
-//! their profiles and their scores ([`friends_board`]).
+//! their profiles and their scores, each lookup one search of a covering index
+//! ([`friends_board`]).
+//!
+//! Benchmark (`bench/leaderboard.py`, 100k users, 2M awards, release build, p50 / p99), 2026-11-27:
+//! see bench/README.md, "Leaderboards", for the figures beside a Redis sorted set.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -481,8 +485,11 @@ fn numbered(backend: DatabaseBackend, sql: &str) -> String {
 }
 
 /// My friends and me with our XP in the period (0 without a score), most XP first, then by
-/// user id: one statement — the set of ids from `friends` (either side of an accepted
-/// friendship) and me, joined to names and to the period's scores by primary key.
+/// user id: one statement — the ids from `friends` (either side of an accepted friendship)
+/// and me, joined to names and to the period's scores. Each of the ~3 lookups per friend is
+/// one search of a covering index (migration `m20261127_000016`). `UNION ALL`, not `UNION`:
+/// no id can come twice (one row per pair by `friends_pair_key`, nobody befriends themselves
+/// by `friends_not_self_check`), so there is nothing to deduplicate.
 async fn friends_board(
     conn: &impl ConnectionTrait,
     period: Period,
@@ -494,8 +501,8 @@ async fn friends_board(
         backend,
         "SELECT ids.id, COALESCE(p.full_name, ''), COALESCE(s.xp, 0) AS xp \
          FROM (SELECT $1 AS id \
-               UNION SELECT addressee_id FROM friends WHERE requester_id = $1 AND status = $2 \
-               UNION SELECT requester_id FROM friends WHERE addressee_id = $1 AND status = $2) AS ids \
+               UNION ALL SELECT addressee_id FROM friends WHERE requester_id = $1 AND status = $2 \
+               UNION ALL SELECT requester_id FROM friends WHERE addressee_id = $1 AND status = $2) AS ids \
          LEFT JOIN user_profiles p ON p.user_id = ids.id \
          LEFT JOIN leaderboard_scores s ON s.user_id = ids.id \
               AND s.period_type = $3 AND s.period_start = $4 \
