@@ -15,8 +15,12 @@
 //! their profiles and their scores, each lookup one search of a covering index
 //! ([`friends_board`]).
 //!
-//! Benchmark (`bench/leaderboard.py`, 100k users, 2M awards, release build, p50 / p99), 2026-11-27:
-//! see bench/README.md, "Leaderboards", for the figures beside a Redis sorted set.
+//! `bench/leaderboard.py` (100k users, 2M awards, release build, p50 / p99; 2026-11-27, a
+//! loaded machine; bench/README.md has the runs beside Redis): global read 0.20 / 0.41 ms on
+//! SQLite and 0.43 / 1.40 ms on PostgreSQL (was 0.27 / 3.83 and 0.55 / 7.09 in the same
+//! session), friends scope with 200 friends 0.60 / 2.37 and 1.25 / 5.75 ms (was 1.10 / 6.33
+//! and 2.25 / 20.90); Redis in the same run 0.21 / 2.35 (ZREVRANGE + ZREVRANK) and
+//! 0.26 / 2.34 ms (ZMSCORE + sort).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
