@@ -181,7 +181,10 @@ INSERT INTO leaderboard_scores SELECT 'weekly', date('{now_s}', '-6 days', 'week
             sqlite(sql)
         counts = ("DELETE FROM leaderboard_xp_counts; INSERT INTO leaderboard_xp_counts "
                   "(period_type, period_start, xp, users) SELECT period_type, period_start, xp, COUNT(*) "
-                  "FROM leaderboard_scores GROUP BY period_type, period_start, xp;")
+                  "FROM leaderboard_scores GROUP BY period_type, period_start, xp; "
+                  "DELETE FROM leaderboard_xp_buckets; INSERT INTO leaderboard_xp_buckets "
+                  "(period_type, period_start, bucket, users) SELECT period_type, period_start, xp / 64, "
+                  "SUM(users) FROM leaderboard_xp_counts GROUP BY period_type, period_start, xp / 64;")
         if backend == "postgres":
             psql(counts + " ANALYZE;")
         else:

@@ -18,7 +18,9 @@ mod m20261126_000011_job_queue;
 mod m20261126_000012_material_search;
 mod m20261126_000013_social;
 mod m20261126_000014_billing;
-mod m20261127_000001_me_changes;
+mod m20261127_000015_leaderboard_xp_buckets;
+mod m20261127_000016_leaderboard_friends_indexes;
+mod m20261127_000017_me_changes;
 
 pub struct Migrator;
 
@@ -40,7 +42,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000012_material_search::Migration),
             Box::new(m20261126_000013_social::Migration),
             Box::new(m20261126_000014_billing::Migration),
-            Box::new(m20261127_000001_me_changes::Migration),
+            Box::new(m20261127_000015_leaderboard_xp_buckets::Migration),
+            Box::new(m20261127_000016_leaderboard_friends_indexes::Migration),
+            Box::new(m20261127_000017_me_changes::Migration),
         ]
     }
 }

@@ -48,6 +48,7 @@ pub mod friends;
 pub mod jobs;
 pub mod leaderboard_cache;
 pub mod leaderboard_scores;
+pub mod leaderboard_xp_buckets;
 pub mod leaderboard_xp_counts;
 pub mod lesson_passages;
 pub mod lesson_progress;

@@ -11,6 +11,7 @@ pub use super::friends::Entity as Friends;
 pub use super::jobs::Entity as Jobs;
 pub use super::leaderboard_cache::Entity as LeaderboardCache;
 pub use super::leaderboard_scores::Entity as LeaderboardScores;
+pub use super::leaderboard_xp_buckets::Entity as LeaderboardXpBuckets;
 pub use super::leaderboard_xp_counts::Entity as LeaderboardXpCounts;
 pub use super::lesson_progress::Entity as LessonProgress;
 pub use super::lessons::Entity as Lessons;

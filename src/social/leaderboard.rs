@@ -6,10 +6,21 @@
 //! precomputed into `leaderboard_cache` by the `leaderboard.refresh` job, queued once per
 //! `STUDIUM_LEADERBOARD_REFRESH_SECS` interval across all instances (unique key per interval);
 //! reads take it from there, parsed once per refresh by each instance ([`TopCache`]), and the
-//! global read is one statement while the top is unchanged ([`my_standing`]). My own rank — 1 + the users above my XP, summed from
-//! `leaderboard_xp_counts` (users per XP value) — and
-//! the friends scope — one statement over my friendships, their profiles and their scores
-//! ([`friends_board`]) — are computed live.
+//! global read is one statement while the top is unchanged ([`my_standing`]). My own rank and
+//! the friends scope are computed live. The rank is 1 + the users above my XP: those of the
+//! [`XP_BUCKET_WIDTH`]-wide buckets above mine (`leaderboard_xp_buckets`) plus those of the
+//! exact XP values inside my bucket above mine (`leaderboard_xp_counts`), both kept by
+//! [`record_xp`] in the award's transaction — about a hundred rows for 100k users, where the
+//! exact counts alone were ~1 800. The friends scope is one statement over my friendships,
+//! their profiles and their scores, each lookup one search of a covering index
+//! ([`friends_board`]).
+//!
+//! `bench/leaderboard.py` (100k users, 2M awards, release build, p50 / p99; 2026-11-27, a
+//! loaded machine; bench/README.md has the runs beside Redis): global read 0.20 / 0.41 ms on
+//! SQLite and 0.43 / 1.40 ms on PostgreSQL (was 0.27 / 3.83 and 0.55 / 7.09 in the same
+//! session), friends scope with 200 friends 0.60 / 2.37 and 1.25 / 5.75 ms (was 1.10 / 6.33
+//! and 2.25 / 20.90); Redis in the same run 0.21 / 2.35 (ZREVRANGE + ZREVRANK) and
+//! 0.26 / 2.34 ms (ZMSCORE + sort).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -27,7 +38,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::accounts::CurrentUser;
-use crate::entity::{leaderboard_cache, leaderboard_scores, leaderboard_xp_counts, user_profiles};
+use crate::entity::{
+    leaderboard_cache, leaderboard_scores, leaderboard_xp_buckets, leaderboard_xp_counts,
+    user_profiles,
+};
 use crate::http::error::AppResult;
 use crate::jobs;
 use crate::jobs::periodic::Periodic;
@@ -138,13 +152,69 @@ pub async fn record_xp(
             Some(row) => row.try_get_by_index(0)?,
             None => amount,
         };
-        // Move the user from the count of their old XP to that of the new.
+        // Move the user from the count of their old XP to that of the new, and from the old
+        // XP's bucket to the new one's when the award crosses a bucket boundary.
         let old_xp = new_xp - amount;
         if old_xp > 0 {
             add_to_count(conn, period, start, old_xp, -1).await?;
         }
         add_to_count(conn, period, start, new_xp, 1).await?;
+        // A user without XP before this award is in no bucket yet.
+        let old_bucket = (old_xp > 0).then(|| xp_bucket(old_xp));
+        let new_bucket = xp_bucket(new_xp);
+        if old_bucket != Some(new_bucket) {
+            if let Some(old_bucket) = old_bucket {
+                add_to_bucket(conn, period, start, old_bucket, -1).await?;
+            }
+            add_to_bucket(conn, period, start, new_bucket, 1).await?;
+        }
     }
+    Ok(())
+}
+
+/// The bucket holding `xp`: `leaderboard_xp_buckets` counts the users of each run of this many
+/// XP values. 64 keeps both halves of a rank small on a field like the benchmark's (100k
+/// users, XP up to ~66 000): ~110 buckets in all, at most 63 exact counts inside one. Migration
+/// `m20261127_000015` backfilled the table with this width; changing it means a migration
+/// that rebuilds the table.
+pub const XP_BUCKET_WIDTH: i64 = 64;
+
+/// The bucket of `xp` (XP is never negative, so this is a floor).
+fn xp_bucket(xp: i64) -> i64 {
+    xp / XP_BUCKET_WIDTH
+}
+
+/// Adds `delta` users to the count of users whose XP is in `bucket` in the period. Concurrent
+/// awards each add their own delta (`users = users + delta` in the upsert), so none is lost.
+async fn add_to_bucket(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+    bucket: i64,
+    delta: i64,
+) -> Result<(), DbErr> {
+    use leaderboard_xp_buckets::{Column, Entity};
+    let stmt = Query::insert()
+        .into_table(Entity)
+        .columns([
+            Column::PeriodType,
+            Column::PeriodStart,
+            Column::Bucket,
+            Column::Users,
+        ])
+        .values_panic([
+            period.as_str().into(),
+            start.into(),
+            bucket.into(),
+            delta.into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([Column::PeriodType, Column::PeriodStart, Column::Bucket])
+                .value(Column::Users, Expr::col((Entity, Column::Users)).add(delta))
+                .to_owned(),
+        )
+        .to_owned();
+    conn.execute(&stmt).await?;
     Ok(())
 }
 
@@ -366,7 +436,9 @@ async fn cached_top(
 }
 
 /// What the global board needs besides the top, in one statement: the id of the period's
-/// cached top, my name, my XP and how many users have more.
+/// cached top, my name, my XP and how many users have more — the users of the buckets above
+/// mine plus those of the exact XP values inside my bucket above mine (a few hundred rows at
+/// most, not one per distinct XP value above me).
 async fn my_standing(
     conn: &impl ConnectionTrait,
     period: Period,
@@ -379,13 +451,22 @@ async fn my_standing(
         "SELECT (SELECT id FROM leaderboard_cache WHERE period_type = $1 AND period_start = $2), \
                 COALESCE((SELECT full_name FROM user_profiles WHERE user_id = $3), ''), \
                 COALESCE(s.xp, 0), \
-                (SELECT CAST(COALESCE(SUM(c.users), 0) AS BIGINT) FROM leaderboard_xp_counts c \
-                  WHERE c.period_type = $1 AND c.period_start = $2 AND c.xp > COALESCE(s.xp, 0)) \
+                (SELECT CAST(COALESCE(SUM(b.users), 0) AS BIGINT) FROM leaderboard_xp_buckets b \
+                  WHERE b.period_type = $1 AND b.period_start = $2 \
+                    AND b.bucket > COALESCE(s.xp, 0) / $4) \
+              + (SELECT CAST(COALESCE(SUM(c.users), 0) AS BIGINT) FROM leaderboard_xp_counts c \
+                  WHERE c.period_type = $1 AND c.period_start = $2 AND c.xp > COALESCE(s.xp, 0) \
+                    AND c.xp < (COALESCE(s.xp, 0) / $4 + 1) * $4) \
          FROM (SELECT 1 AS one) AS o \
          LEFT JOIN leaderboard_scores s \
            ON s.period_type = $1 AND s.period_start = $2 AND s.user_id = $3",
     );
-    let values: Vec<sea_orm::Value> = vec![period.as_str().into(), start.into(), me.into()];
+    let values: Vec<sea_orm::Value> = vec![
+        period.as_str().into(),
+        start.into(),
+        me.into(),
+        XP_BUCKET_WIDTH.into(),
+    ];
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
@@ -408,8 +489,11 @@ fn numbered(backend: DatabaseBackend, sql: &str) -> String {
 }
 
 /// My friends and me with our XP in the period (0 without a score), most XP first, then by
-/// user id: one statement — the set of ids from `friends` (either side of an accepted
-/// friendship) and me, joined to names and to the period's scores by primary key.
+/// user id: one statement — the ids from `friends` (either side of an accepted friendship)
+/// and me, joined to names and to the period's scores. Each of the ~3 lookups per friend is
+/// one search of a covering index (migration `m20261127_000016`). `UNION`, although no id can
+/// come twice (one row per pair, nobody befriends themselves): with `UNION ALL` PostgreSQL
+/// plans a parallel append under a Gather, and starting its workers costs ~15 ms a read.
 async fn friends_board(
     conn: &impl ConnectionTrait,
     period: Period,

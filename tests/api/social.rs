@@ -742,3 +742,89 @@ db_test!(lesson_xp_reaches_the_leaderboard, |app| {
     let res = board(&app, &a, "/leaderboards/weekly?scope=friends").await;
     assert_eq!(res.body["me"]["xp"], 10, "{}", res.text);
 });
+
+db_test!(
+    ranks_stay_right_after_many_concurrent_awards_across_xp_buckets,
+    |app| {
+        use std::collections::BTreeMap;
+        use studium::entity::{leaderboard_xp_buckets, leaderboard_xp_counts};
+        use studium::social::leaderboard::XP_BUCKET_WIDTH;
+
+        app.set_time(at(2026, 11, 25, 12, 0, 0));
+        // Three who read their rank through the API, among thirty.
+        let readers = [
+            app.student().await,
+            app.student().await,
+            app.student().await,
+        ];
+        let mut field: Vec<Uuid> = readers.iter().map(uid).collect();
+        for i in 0..27 {
+            field.push(bare_user(&app, &format!("Climber {i:02}")).await);
+        }
+        // Amounts around the bucket width, so awards land inside a bucket, on its edges and
+        // across one or two; every round's awards run at once.
+        let amounts = [1, 5, 13, 31, 50, 63, 64, 65, 97, 130];
+        let mut totals: BTreeMap<Uuid, i64> = field.iter().map(|id| (*id, 0)).collect();
+        for round in 0..8 {
+            let awards: Vec<(Uuid, i32)> = field
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (*id, amounts[(i * 7 + round * 3) % amounts.len()]))
+                .collect();
+            futures::future::join_all(
+                awards
+                    .iter()
+                    .map(|(id, amount)| award_xp(&app, *id, *amount)),
+            )
+            .await;
+            for (id, amount) in &awards {
+                *totals.get_mut(id).expect("in the field") += i64::from(*amount);
+            }
+
+            for reader in &readers {
+                let mine = totals[&uid(reader)];
+                let above = totals.values().filter(|xp| **xp > mine).count() as i64;
+                for path in ["/leaderboards/weekly", "/leaderboards/monthly"] {
+                    let res = board(&app, reader, path).await;
+                    assert_eq!(res.body["me"]["xp"], mine, "round {round}: {}", res.text);
+                    assert_eq!(
+                        res.body["me"]["rank"],
+                        above + 1,
+                        "round {round}, {path}: {}",
+                        res.text
+                    );
+                }
+            }
+            // Both tables hold exactly the users of each XP value and of each bucket.
+            let week = Period::Weekly.start(app.clock.now());
+            let counts: BTreeMap<i64, i64> = leaderboard_xp_counts::Entity::find()
+                .filter(leaderboard_xp_counts::Column::PeriodType.eq("weekly"))
+                .filter(leaderboard_xp_counts::Column::PeriodStart.eq(week))
+                .all(app.state.db.read())
+                .await
+                .expect("counts")
+                .into_iter()
+                .filter(|c| c.users != 0)
+                .map(|c| (c.xp, c.users))
+                .collect();
+            let buckets: BTreeMap<i64, i64> = leaderboard_xp_buckets::Entity::find()
+                .filter(leaderboard_xp_buckets::Column::PeriodType.eq("weekly"))
+                .filter(leaderboard_xp_buckets::Column::PeriodStart.eq(week))
+                .all(app.state.db.read())
+                .await
+                .expect("buckets")
+                .into_iter()
+                .filter(|b| b.users != 0)
+                .map(|b| (b.bucket, b.users))
+                .collect();
+            let mut want_counts = BTreeMap::new();
+            let mut want_buckets = BTreeMap::new();
+            for xp in totals.values() {
+                *want_counts.entry(*xp).or_insert(0) += 1;
+                *want_buckets.entry(*xp / XP_BUCKET_WIDTH).or_insert(0) += 1;
+            }
+            assert_eq!(counts, want_counts, "round {round}");
+            assert_eq!(buckets, want_buckets, "round {round}");
+        }
+    }
+);
