@@ -558,6 +558,42 @@ db_test!(
     }
 );
 
+db_test!(a_deleted_account_no_longer_counts_above_anyone, |app| {
+    app.set_time(at(2026, 11, 25, 12, 0, 0));
+    let me = app.student().await;
+    let leaver = app.student().await;
+    award_xp(&app, uid(&me), 50).await;
+    award_xp(&app, uid(&leaver), 70).await;
+    for path in ["/leaderboards/weekly", "/leaderboards/monthly"] {
+        assert_eq!(board(&app, &me, path).await.body["me"]["rank"], 2);
+    }
+    let gone = app.delete("/me", Some(&leaver.access)).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    for path in ["/leaderboards/weekly", "/leaderboards/monthly"] {
+        let res = board(&app, &me, path).await;
+        assert_eq!(res.body["me"]["rank"], 1, "{}", res.text);
+        assert_eq!(res.body["me"]["xp"], 50);
+    }
+    // The counts hold exactly the remaining user, in both periods.
+    for (table, column) in [
+        ("leaderboard_xp_counts", "xp"),
+        ("leaderboard_xp_buckets", "bucket"),
+    ] {
+        use sea_orm::ConnectionTrait;
+        let db = app.state.db.read();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT CAST(SUM(users) AS BIGINT) FROM {table} WHERE {column} >= 0"),
+            ))
+            .await
+            .expect("counts")
+            .expect("a row");
+        let users: i64 = row.try_get_by_index(0).expect("sum");
+        assert_eq!(users, 2, "{table}: one user in each of two periods");
+    }
+});
+
 db_test!(
     ties_share_a_rank_and_my_rank_shows_outside_the_top_100,
     |app| {
