@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, TryInsertResult};
 use uuid::Uuid;
 
@@ -78,16 +78,20 @@ pub async fn award(
 
 /// A user's XP: the sum of their `xp_logs`.
 pub async fn total_xp(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<i64, DbErr> {
-    let stmt = Query::select()
+    match conn.query_one(&total_xp_select(user_id)).await? {
+        Some(row) => row.try_get_by_index::<i64>(0),
+        None => Ok(0),
+    }
+}
+
+/// The statement of [`total_xp`]: one BIGINT.
+pub fn total_xp_select(user_id: Uuid) -> SelectStatement {
+    Query::select()
         // The cast keeps the type BIGINT on PostgreSQL, where SUM may widen to NUMERIC.
         .expr(Expr::cust("CAST(COALESCE(SUM(xp_amount), 0) AS BIGINT)"))
         .from(Entity)
         .and_where(Column::UserId.eq(user_id))
-        .to_owned();
-    match conn.query_one(&stmt).await? {
-        Some(row) => row.try_get_by_index::<i64>(0),
-        None => Ok(0),
-    }
+        .to_owned()
 }
 
 /// `total_xp` as a correlated subquery over `users.id`, for reads that fetch a user's XP in
