@@ -193,36 +193,35 @@ impl Metrics {
 
 /// The achievements of the `moved` criteria types the user has not unlocked yet and now
 /// qualifies for, in one statement: each criteria type's threshold is compared with its metric
-/// ([`metric_select`]) as a subquery, which the database computes once, and only for criteria
-/// types of still-locked achievements.
+/// ([`metric_select`]) as a subquery, which the database computes once. A `CASE` orders the
+/// tests, so a metric is computed only for a criteria type with a still-locked achievement
+/// (counting every question of a user whose question achievements are all unlocked would
+/// cost more than the statement it saves).
 async fn reached(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
     moved: &[Criteria],
 ) -> Result<Vec<achievements::Model>, DbErr> {
-    let mut qualifies = Condition::any();
+    let unlocked = Query::select()
+        .column(user_achievements::Column::AchievementId)
+        .from(user_achievements::Entity)
+        .and_where(user_achievements::Column::UserId.eq(user_id))
+        .to_owned();
+    let mut qualifies = Expr::case(
+        Expr::col((achievements::Entity, achievements::Column::Id)).in_subquery(unlocked),
+        false,
+    );
     for criteria in moved {
         let value = Expr::SubQuery(None, Box::new(metric_select(user_id, *criteria).into()));
-        qualifies = qualifies.add(
-            achievements::Column::CriteriaType
-                .eq(criteria.as_str())
-                .and(
-                    Expr::col((achievements::Entity, achievements::Column::CriteriaValue))
-                        .lte(value),
-                ),
+        qualifies = qualifies.case(
+            achievements::Column::CriteriaType.eq(criteria.as_str()),
+            Expr::col((achievements::Entity, achievements::Column::CriteriaValue)).lte(value),
         );
     }
+    let qualifies: Expr = qualifies.finally(false).into();
     achievements::Entity::find()
+        .filter(achievements::Column::CriteriaType.is_in(moved.iter().map(|c| c.as_str())))
         .filter(qualifies)
-        .filter(
-            achievements::Column::Id.not_in_subquery(
-                Query::select()
-                    .column(user_achievements::Column::AchievementId)
-                    .from(user_achievements::Entity)
-                    .and_where(user_achievements::Column::UserId.eq(user_id))
-                    .to_owned(),
-            ),
-        )
         .all(conn)
         .await
 }
