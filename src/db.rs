@@ -172,12 +172,34 @@ pub fn is_unavailable(err: &DbErr) -> bool {
 /// transaction. PostgreSQL locks the user's row (`FOR UPDATE`); on SQLite the single writer
 /// connection already serialises writers, and sea-query leaves the clause out.
 pub async fn lock_user(conn: &impl ConnectionTrait, user_id: uuid::Uuid) -> Result<(), DbErr> {
-    use sea_orm::{EntityTrait, QuerySelect};
-    crate::entity::users::Entity::find_by_id(user_id)
-        .lock_exclusive()
-        .one(conn)
-        .await?;
+    conn.query_one(&lock_user_select(user_id)).await?;
     Ok(())
+}
+
+/// [`lock_user`] as a statement that a use case may widen with columns of its own (each a
+/// subquery over `users.id` from its area), so the lock and what it reads first are one
+/// round trip: `SELECT users.id … FROM users WHERE users.id = ? FOR UPDATE`.
+pub fn lock_user_select(user_id: uuid::Uuid) -> sea_orm::sea_query::SelectStatement {
+    user_row_select(user_id, sea_orm::sea_query::LockType::Update)
+}
+
+/// [`share_lock_user`] as a statement to widen, as [`lock_user_select`] is.
+pub fn share_lock_user_select(user_id: uuid::Uuid) -> sea_orm::sea_query::SelectStatement {
+    user_row_select(user_id, sea_orm::sea_query::LockType::KeyShare)
+}
+
+fn user_row_select(
+    user_id: uuid::Uuid,
+    lock: sea_orm::sea_query::LockType,
+) -> sea_orm::sea_query::SelectStatement {
+    use crate::entity::users::{Column, Entity};
+    use sea_orm::sea_query::{ExprTrait, Query};
+    Query::select()
+        .column((Entity, Column::Id))
+        .from(Entity)
+        .and_where(sea_orm::sea_query::Expr::col((Entity, Column::Id)).eq(user_id))
+        .lock(lock)
+        .to_owned()
 }
 
 /// Takes the share lock a foreign key to the user's row takes anyway (PostgreSQL `FOR KEY
@@ -189,14 +211,8 @@ pub async fn share_lock_user(
     conn: &impl ConnectionTrait,
     user_id: uuid::Uuid,
 ) -> Result<bool, DbErr> {
-    use sea_orm::sea_query::LockType;
-    use sea_orm::{EntityTrait, QuerySelect};
-    Ok(crate::entity::users::Entity::find_by_id(user_id)
-        .select_only()
-        .column(crate::entity::users::Column::Id)
-        .lock(LockType::KeyShare)
-        .into_tuple::<uuid::Uuid>()
-        .one(conn)
+    Ok(conn
+        .query_one(&share_lock_user_select(user_id))
         .await?
         .is_some())
 }

@@ -59,11 +59,26 @@ pub(super) async fn find_user(conn: &impl ConnectionTrait, id: Uuid) -> AppResul
 
 /// The user's IANA time zone (UTC when unset or unknown).
 pub async fn user_timezone(conn: &impl ConnectionTrait, user_id: Uuid) -> AppResult<chrono_tz::Tz> {
-    Ok(find_profile(conn, user_id)
-        .await?
-        .timezone
-        .parse()
-        .unwrap_or(chrono_tz::UTC))
+    Ok(parse_timezone(&find_profile(conn, user_id).await?.timezone))
+}
+
+/// [`user_timezone`]'s stored value as a correlated subquery over `users.id`, for a statement
+/// that reads (or locks) the user's row and needs the zone too; read it with
+/// [`timezone_from`].
+pub fn timezone_of_users_row() -> Expr {
+    Expr::cust("(SELECT p.timezone FROM user_profiles p WHERE p.user_id = users.id)")
+}
+
+/// The zone read by [`timezone_of_users_row`]: `None` (no such user or profile) is a 404 as in
+/// [`user_timezone`].
+pub fn timezone_from(stored: Option<String>) -> AppResult<chrono_tz::Tz> {
+    stored
+        .map(|zone| parse_timezone(&zone))
+        .ok_or(AppError::NotFound("profile"))
+}
+
+fn parse_timezone(zone: &str) -> chrono_tz::Tz {
+    zone.parse().unwrap_or(chrono_tz::UTC)
 }
 
 pub(super) async fn find_profile(

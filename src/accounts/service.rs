@@ -61,5 +61,8 @@ pub use super::email_links::{
     confirm_password_reset, request_password_reset, resend_verification, verify_email,
 };
 pub use super::google_signin::google_sign_in;
-pub use super::profile::{delete_account, select_user_and_profile, update_profile, user_timezone};
+pub use super::profile::{
+    delete_account, select_user_and_profile, timezone_from, timezone_of_users_row, update_profile,
+    user_timezone,
+};
 pub use super::signin::{change_password, login, logout, refresh, register, revoke_sessions};

@@ -29,17 +29,17 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, Statement, TransactionTrait, Value,
+    EntityTrait, QueryFilter, QuerySelect, QueryTrait, Statement, TransactionTrait, Value,
 };
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Feature, Usage};
 use crate::config::Config;
-use crate::db::{Db, share_lock_user};
+use crate::db::{Db, share_lock_user, share_lock_user_select};
 use crate::entity::numeric::Numeric;
 use crate::entity::{ai_usage_counters, ai_usage_logs, subscriptions};
 use crate::http::error::{AppError, AppResult};
@@ -103,7 +103,18 @@ pub async fn plan_of(
     user_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Plan, DbErr> {
-    let pro = subscriptions::Entity::find()
+    let pro = match conn.query_one(&pro_subscriptions(user_id, now)).await? {
+        Some(row) => row.try_get_by_index::<i64>(0)?,
+        None => 0,
+    };
+    Ok(plan_from_count(pro))
+}
+
+/// `SELECT COUNT(*)` of the subscriptions that make `user_id` a pro user at `now`.
+fn pro_subscriptions(user_id: Uuid, now: DateTime<Utc>) -> SelectStatement {
+    subscriptions::Entity::find()
+        .select_only()
+        .expr(Expr::cust("COUNT(*)"))
         .filter(subscriptions::Column::UserId.eq(user_id))
         .filter(subscriptions::Column::Plan.eq("pro"))
         .filter(subscriptions::Column::Status.is_in(["active", "trialing"]))
@@ -112,9 +123,49 @@ pub async fn plan_of(
                 .is_null()
                 .or(subscriptions::Column::CurrentPeriodEnd.gt(now)),
         )
-        .count(conn)
-        .await?;
-    Ok(if pro > 0 { Plan::Pro } else { Plan::Free })
+        .into_query()
+}
+
+fn plan_from_count(pro_subscriptions: i64) -> Plan {
+    if pro_subscriptions > 0 {
+        Plan::Pro
+    } else {
+        Plan::Free
+    }
+}
+
+/// What a reservation checks before it takes a unit, read in the one statement that takes the
+/// share lock on the user's row ([`share_lock_user_select`]): the user's plan at `now` and the
+/// cost settled so far this calendar month. `None` when the user is gone.
+async fn plan_and_month_cost(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<(Plan, Decimal)>, DbErr> {
+    let backend = conn.get_database_backend();
+    let month = cost_select(
+        backend,
+        Some(user_id),
+        month_start(now),
+        next_monthly_reset(now),
+    );
+    let stmt = share_lock_user_select(user_id)
+        .expr_as(subquery(pro_subscriptions(user_id, now)), "pro")
+        .expr_as(subquery(month), "cost")
+        .to_owned();
+    let Some(row) = conn.query_one(&stmt).await? else {
+        return Ok(None);
+    };
+    let pro: i64 = row.try_get("", "pro")?;
+    Ok(Some((
+        plan_from_count(pro),
+        read_cost(backend, &row, "cost")?,
+    )))
+}
+
+/// `(SELECT …)` as a value in another statement.
+fn subquery(select: SelectStatement) -> Expr {
+    Expr::SubQuery(None, Box::new(select.into()))
 }
 
 /// The next reset of the daily allowances: the next UTC midnight.
@@ -180,18 +231,11 @@ pub async fn reserve(
     now: DateTime<Utc>,
 ) -> AppResult<Reservation> {
     let txn = db.begin_write().await?;
-    if !share_lock_user(&txn, user_id).await? {
+    // The user's row locked, the plan and the month's cost: one statement.
+    let Some((plan, spent)) = plan_and_month_cost(&txn, user_id, now).await? else {
         return Err(AppError::NotFound("user"));
-    }
-    let limits = Limits::of(config, plan_of(&txn, user_id, now).await?);
-
-    let spent = cost_between(
-        &txn,
-        Some(user_id),
-        month_start(now),
-        next_monthly_reset(now),
-    )
-    .await?;
+    };
+    let limits = Limits::of(config, plan);
     if spent >= limits.monthly_cost_cap {
         log_call(&txn, user_id, feature, model, STATUS_REJECTED, now, None).await?;
         txn.commit().await?;
@@ -535,25 +579,32 @@ pub async fn cost_between(
     to: DateTime<Utc>,
 ) -> Result<Decimal, DbErr> {
     let backend = conn.get_database_backend();
-    let p = |n: usize| placeholder(backend, n);
-    let mut sql = format!(
-        "SELECT {} AS cost FROM ai_usage_logs WHERE created_at >= {} AND created_at < {}",
-        cost_sum_sql(backend),
-        p(1),
-        p(2)
-    );
-    let mut values: Vec<Value> = vec![from.into(), to.into()];
-    if let Some(user_id) = user_id {
-        sql.push_str(&format!(" AND user_id = {}", p(3)));
-        values.push(user_id.into());
-    }
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    match row {
+    match conn
+        .query_one(&cost_select(backend, user_id, from, to))
+        .await?
+    {
         Some(row) => read_cost(backend, &row, "cost"),
         None => Ok(Decimal::ZERO),
     }
+}
+
+/// The statement of [`cost_between`], one column `cost`.
+fn cost_select(
+    backend: DatabaseBackend,
+    user_id: Option<Uuid>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .expr_as(Expr::cust(cost_sum_sql(backend)), "cost")
+        .from(ai_usage_logs::Entity)
+        .and_where(Expr::col(ai_usage_logs::Column::CreatedAt).gte(from))
+        .and_where(Expr::col(ai_usage_logs::Column::CreatedAt).lt(to));
+    if let Some(user_id) = user_id {
+        select.and_where(Expr::col(ai_usage_logs::Column::UserId).eq(user_id));
+    }
+    select
 }
 
 /// The SQL of an exact cost sum (see [`cost_between`]); read it with [`read_cost`].

@@ -27,8 +27,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    TryInsertResult,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TryInsertResult,
 };
 use uuid::Uuid;
 
@@ -91,10 +90,6 @@ const PERFECT_SCORE: i32 = 100;
 /// is small, so a handful of rounds covers any real chain while bounding a pathological one.
 const MAX_ROUNDS: usize = 16;
 
-fn count_to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// Runs a single-value `SELECT` and reads it as an integer (0 when there is no row).
 async fn scalar(conn: &impl ConnectionTrait, stmt: &SelectStatement) -> Result<i64, DbErr> {
     match conn.query_one(stmt).await? {
@@ -104,11 +99,7 @@ async fn scalar(conn: &impl ConnectionTrait, stmt: &SelectStatement) -> Result<i
 }
 
 /// Distinct quizzes the user has an attempt on, optionally only attempts scoring at least `min_score`.
-async fn distinct_quizzes(
-    conn: &impl ConnectionTrait,
-    user_id: Uuid,
-    min_score: Option<i32>,
-) -> Result<i64, DbErr> {
+fn distinct_quizzes(user_id: Uuid, min_score: Option<i32>) -> SelectStatement {
     let mut stmt = Query::select();
     stmt.expr(Expr::col(quiz_attempts::Column::QuizId).count_distinct())
         .from(quiz_attempts::Entity)
@@ -118,7 +109,7 @@ async fn distinct_quizzes(
             quiz_attempts::Column::ScorePercentage.gte(rust_decimal::Decimal::from(min)),
         );
     }
-    scalar(conn, &stmt).await
+    stmt
 }
 
 /// The user's current value for `criteria` (see the module doc for what each one counts).
@@ -127,50 +118,56 @@ pub async fn metric(
     user_id: Uuid,
     criteria: Criteria,
 ) -> Result<i64, DbErr> {
+    scalar(conn, &metric_select(user_id, criteria)).await
+}
+
+/// [`metric`] as a one-value `SELECT` (a BIGINT on PostgreSQL), so that an evaluation can
+/// compare every threshold with it inside one statement.
+fn metric_select(user_id: Uuid, criteria: Criteria) -> SelectStatement {
     match criteria {
-        Criteria::TotalXp => xp::total_xp(conn, user_id).await,
-        Criteria::StreakDays => Ok(crate::study::streaks::find(conn, user_id)
-            .await?
-            .map(|s| i64::from(s.longest_streak))
-            .unwrap_or(0)),
-        Criteria::LessonsCompleted => lesson_progress::Entity::find()
-            .filter(lesson_progress::Column::UserId.eq(user_id))
-            .filter(lesson_progress::Column::Completed.eq(true))
-            .count(conn)
-            .await
-            .map(count_to_i64),
-        Criteria::QuizzesCompleted => distinct_quizzes(conn, user_id, None).await,
-        Criteria::PerfectQuizzes => distinct_quizzes(conn, user_id, Some(PERFECT_SCORE)).await,
-        Criteria::StudyMinutes => {
-            let stmt = Query::select()
-                // The cast keeps the type BIGINT on PostgreSQL, where SUM(int) is BIGINT but
-                // would be NUMERIC for wider columns.
-                .expr(Expr::cust(
-                    "CAST(COALESCE(SUM(duration_seconds), 0) AS BIGINT)",
-                ))
-                .from(study_sessions::Entity)
-                .and_where(study_sessions::Column::UserId.eq(user_id))
-                .and_where(study_sessions::Column::EndedAt.is_not_null())
-                .to_owned();
-            Ok(scalar(conn, &stmt).await? / 60)
-        }
-        Criteria::DoubtsAsked => doubt_messages::Entity::find()
-            .inner_join(doubt_sessions::Entity)
-            .filter(doubt_sessions::Column::UserId.eq(user_id))
-            .filter(doubt_messages::Column::Role.eq(ROLE_USER))
-            .count(conn)
-            .await
-            .map(count_to_i64),
-        Criteria::Friends => friends::Entity::find()
-            .filter(friends::Column::Status.eq(FRIENDSHIP_ACCEPTED))
-            .filter(
+        Criteria::TotalXp => xp::total_xp_select(user_id),
+        Criteria::StreakDays => crate::study::streaks::longest_streak_select(user_id),
+        Criteria::LessonsCompleted => Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(lesson_progress::Entity)
+            .and_where(lesson_progress::Column::UserId.eq(user_id))
+            .and_where(lesson_progress::Column::Completed.eq(true))
+            .to_owned(),
+        Criteria::QuizzesCompleted => distinct_quizzes(user_id, None),
+        Criteria::PerfectQuizzes => distinct_quizzes(user_id, Some(PERFECT_SCORE)),
+        Criteria::StudyMinutes => Query::select()
+            // The cast keeps the type BIGINT on PostgreSQL, where SUM(int) is BIGINT but
+            // would be NUMERIC for wider columns; whole minutes by integer division.
+            .expr(Expr::cust(
+                "CAST(COALESCE(SUM(duration_seconds), 0) AS BIGINT) / 60",
+            ))
+            .from(study_sessions::Entity)
+            .and_where(study_sessions::Column::UserId.eq(user_id))
+            .and_where(study_sessions::Column::EndedAt.is_not_null())
+            .to_owned(),
+        Criteria::DoubtsAsked => Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(doubt_messages::Entity)
+            .inner_join(
+                doubt_sessions::Entity,
+                Expr::col((doubt_sessions::Entity, doubt_sessions::Column::Id)).equals((
+                    doubt_messages::Entity,
+                    doubt_messages::Column::DoubtSessionId,
+                )),
+            )
+            .and_where(doubt_sessions::Column::UserId.eq(user_id))
+            .and_where(doubt_messages::Column::Role.eq(ROLE_USER))
+            .to_owned(),
+        Criteria::Friends => Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(friends::Entity)
+            .and_where(friends::Column::Status.eq(FRIENDSHIP_ACCEPTED))
+            .cond_where(
                 Condition::any()
                     .add(friends::Column::RequesterId.eq(user_id))
                     .add(friends::Column::AddresseeId.eq(user_id)),
             )
-            .count(conn)
-            .await
-            .map(count_to_i64),
+            .to_owned(),
     }
 }
 
@@ -192,32 +189,39 @@ impl Metrics {
         self.0.insert(criteria, v);
         Ok(v)
     }
-
-    /// Keeps a read `total_xp` in step with XP this evaluation awarded itself.
-    fn add_xp(&mut self, amount: i32) {
-        if let Some(v) = self.0.get_mut(&Criteria::TotalXp) {
-            *v += i64::from(amount);
-        }
-    }
 }
 
-/// The achievements of the `moved` criteria types the user has not unlocked yet.
-async fn locked(
+/// The achievements of the `moved` criteria types the user has not unlocked yet and now
+/// qualifies for, in one statement: each criteria type's threshold is compared with its metric
+/// ([`metric_select`]) as a subquery, which the database computes once. A `CASE` orders the
+/// tests, so a metric is computed only for a criteria type with a still-locked achievement
+/// (counting every question of a user whose question achievements are all unlocked would
+/// cost more than the statement it saves).
+async fn reached(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
     moved: &[Criteria],
 ) -> Result<Vec<achievements::Model>, DbErr> {
+    let unlocked = Query::select()
+        .column(user_achievements::Column::AchievementId)
+        .from(user_achievements::Entity)
+        .and_where(user_achievements::Column::UserId.eq(user_id))
+        .to_owned();
+    let mut qualifies = Expr::case(
+        Expr::col((achievements::Entity, achievements::Column::Id)).in_subquery(unlocked),
+        false,
+    );
+    for criteria in moved {
+        let value = Expr::SubQuery(None, Box::new(metric_select(user_id, *criteria).into()));
+        qualifies = qualifies.case(
+            achievements::Column::CriteriaType.eq(criteria.as_str()),
+            Expr::col((achievements::Entity, achievements::Column::CriteriaValue)).lte(value),
+        );
+    }
+    let qualifies: Expr = qualifies.finally(false).into();
     achievements::Entity::find()
         .filter(achievements::Column::CriteriaType.is_in(moved.iter().map(|c| c.as_str())))
-        .filter(
-            achievements::Column::Id.not_in_subquery(
-                Query::select()
-                    .column(user_achievements::Column::AchievementId)
-                    .from(user_achievements::Entity)
-                    .and_where(user_achievements::Column::UserId.eq(user_id))
-                    .to_owned(),
-            ),
-        )
+        .filter(qualifies)
         .all(conn)
         .await
 }
@@ -263,11 +267,12 @@ async fn unlock(
 /// unlocked now. Call inside the event's transaction, after `db::lock_user`.
 ///
 /// Only what the event can change is looked at — a completed lesson moves `lessons_completed`,
-/// `streak_days` and `total_xp`, never `friends` — and each needed metric is read once (only
-/// for criteria types of still-locked achievements). An achievement someone already qualifies
-/// for when it is created unlocks at their next event of its kind. Reward XP can itself reach
-/// a `total_xp` threshold, so the evaluation repeats while rewards were awarded, up to a
-/// bound. Unknown criteria types never unlock.
+/// `streak_days` and `total_xp`, never `friends` — and a round is one statement that returns
+/// only the locked achievements whose threshold is reached ([`reached`]): when nothing unlocks,
+/// which is nearly always, the whole evaluation is that one statement. An achievement someone
+/// already qualifies for when it is created unlocks at their next event of its kind. Reward XP
+/// can itself reach a `total_xp` threshold, so another round runs while rewards were awarded,
+/// up to a bound. Unknown criteria types never unlock.
 pub async fn evaluate(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
@@ -279,34 +284,24 @@ pub async fn evaluate(
     if !moved.contains(&Criteria::TotalXp) {
         moved.push(Criteria::TotalXp);
     }
-    let mut metrics = Metrics::default();
     let mut unlocked = Vec::new();
     for _ in 0..MAX_ROUNDS {
-        let mut candidates: Vec<(Criteria, achievements::Model)> = locked(conn, user_id, &moved)
+        let mut candidates: Vec<(Criteria, achievements::Model)> = reached(conn, user_id, &moved)
             .await?
             .into_iter()
             .filter_map(|a| Criteria::parse(&a.criteria_type).map(|c| (c, a)))
             .collect();
-        // XP thresholds last and lowest first, so rewards earned earlier in the round count.
+        // XP thresholds last and lowest first: the order the ids are reported in.
         candidates.sort_by_key(|(c, a)| (*c == Criteria::TotalXp, a.criteria_value, a.id));
         let mut awarded_any = false;
-        for (criteria, achievement) in &candidates {
-            let value = metrics.get(conn, user_id, *criteria).await?;
-            if value < i64::from(achievement.criteria_value) {
-                continue;
-            }
+        for (_, achievement) in &candidates {
             if let Some(xp) = unlock(conn, user_id, achievement, now).await? {
                 unlocked.push(achievement.id);
-                if xp > 0 {
-                    metrics.add_xp(xp);
-                    awarded_any = true;
-                }
+                awarded_any |= xp > 0;
             }
         }
-        let xp_threshold_left = candidates
-            .iter()
-            .any(|(c, a)| *c == Criteria::TotalXp && !unlocked.contains(&a.id));
-        if !awarded_any || !xp_threshold_left {
+        // Only a reward can have moved a metric since this round's statement.
+        if !awarded_any {
             break;
         }
     }

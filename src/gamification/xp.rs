@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, TryInsertResult};
 use uuid::Uuid;
 
@@ -76,18 +76,94 @@ pub async fn award(
     })
 }
 
+/// [`award`] under a cap: awards `amount` for `(source, reference_id)` only while the user's
+/// XP from `source` since `since`, this award included, stays within `cap`. Returns the XP
+/// awarded: `amount`, or 0 (over the cap, or awarded before). The check and the insert are one
+/// statement (`INSERT … SELECT … WHERE (SELECT SUM …) + amount <= cap ON CONFLICT DO
+/// NOTHING`); call it inside the event's transaction after `db::lock_user`, so that two events
+/// of the user cannot both pass the check.
+#[allow(clippy::too_many_arguments)]
+pub async fn award_within_cap(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    source: XpSource,
+    reference_id: Uuid,
+    amount: i32,
+    description: &str,
+    since: DateTime<Utc>,
+    cap: i64,
+    now: DateTime<Utc>,
+) -> Result<i32, DbErr> {
+    // Scoped: its `max` would shadow `Ord::max` below.
+    use sea_orm::sea_query::ExprTrait;
+    if amount <= 0 {
+        return Ok(0);
+    }
+    let earned = Query::select()
+        .expr(Expr::cust("COALESCE(SUM(xp_amount), 0)"))
+        .from(Entity)
+        .and_where(Column::UserId.eq(user_id))
+        .and_where(Column::SourceType.eq(source.as_str()))
+        .and_where(Column::CreatedAt.gte(since))
+        .to_owned();
+    let row = Query::select()
+        .exprs([
+            Expr::val(Uuid::now_v7()),
+            Expr::val(user_id),
+            Expr::val(amount),
+            Expr::val(source.as_str()),
+            Expr::val(reference_id),
+            Expr::val(description),
+            Expr::val(now),
+        ])
+        .and_where(
+            Expr::SubQuery(None, Box::new(earned.into()))
+                .add(i64::from(amount))
+                .lte(cap),
+        )
+        .to_owned();
+    let stmt = Query::insert()
+        .into_table(Entity)
+        .columns([
+            Column::Id,
+            Column::UserId,
+            Column::XpAmount,
+            Column::SourceType,
+            Column::ReferenceId,
+            Column::Description,
+            Column::CreatedAt,
+        ])
+        .select_from(row)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .on_conflict(
+            OnConflict::columns([Column::UserId, Column::SourceType, Column::ReferenceId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    if conn.execute(&stmt).await?.rows_affected() == 0 {
+        return Ok(0);
+    }
+    crate::social::leaderboard::record_xp(conn, user_id, amount, now).await?;
+    Ok(amount)
+}
+
 /// A user's XP: the sum of their `xp_logs`.
 pub async fn total_xp(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<i64, DbErr> {
-    let stmt = Query::select()
+    match conn.query_one(&total_xp_select(user_id)).await? {
+        Some(row) => row.try_get_by_index::<i64>(0),
+        None => Ok(0),
+    }
+}
+
+/// The statement of [`total_xp`]: one BIGINT.
+pub fn total_xp_select(user_id: Uuid) -> SelectStatement {
+    Query::select()
         // The cast keeps the type BIGINT on PostgreSQL, where SUM may widen to NUMERIC.
         .expr(Expr::cust("CAST(COALESCE(SUM(xp_amount), 0) AS BIGINT)"))
         .from(Entity)
         .and_where(Column::UserId.eq(user_id))
-        .to_owned();
-    match conn.query_one(&stmt).await? {
-        Some(row) => row.try_get_by_index::<i64>(0),
-        None => Ok(0),
-    }
+        .to_owned()
 }
 
 /// `total_xp` as a correlated subquery over `users.id`, for reads that fetch a user's XP in

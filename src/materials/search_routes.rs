@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -115,6 +115,17 @@ async fn search_route(
 }
 
 /// Whether `user_id` has any ready material (on `topic_id`, when given).
+/// The user's ready materials (their ids), for an `EXISTS` in a caller's own statement: what
+/// [`has_ready_materials`] asks, without a round trip of its own.
+pub fn ready_materials_select(user_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    materials::Entity::find()
+        .select_only()
+        .column(materials::Column::Id)
+        .filter(materials::Column::UserId.eq(user_id))
+        .filter(materials::Column::ProcessingStatus.eq(STATUS_READY))
+        .into_query()
+}
+
 pub async fn has_ready_materials(
     state: &AppState,
     user_id: Uuid,
@@ -184,13 +195,18 @@ pub async fn search_materials(
 /// The tutor's share of the search: like [`search_materials`] over all of the user's ready
 /// materials, but a failed embedding (a hosted provider down, or the day's `material`
 /// allowance used up) falls back to full-text alone rather than failing the question.
+///
+/// `ready` says whether the user has a ready material at all, which the tutor reads in one
+/// statement with its other checks ([`ready_materials_select`]): without one, nothing is
+/// searched and no embedding is asked for.
 pub async fn search_for_tutor(
     state: &AppState,
     user_id: Uuid,
     text: &str,
     limit: usize,
+    ready: bool,
 ) -> AppResult<Vec<MaterialHit>> {
-    if !has_ready_materials(state, user_id, None).await? {
+    if !ready {
         return Ok(Vec::new());
     }
     let embedding = match embed_query(state, user_id, text).await {

@@ -13,7 +13,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr,
+    QueryOrder, QuerySelect, QueryTrait, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -665,6 +665,18 @@ pub async fn unsubmitted_answers(
     user_id: Uuid,
     topic_id: Option<Uuid>,
 ) -> Result<Vec<String>, DbErr> {
+    let mut keys = read_answer_keys(
+        conn.query_all(&unsubmitted_answers_select(user_id, topic_id))
+            .await?,
+    )?;
+    keys.sort_by_key(|(id, _)| *id);
+    Ok(keys.into_iter().map(|(_, key)| key).collect())
+}
+
+/// [`unsubmitted_answers`] as a statement, `(id, correct_answer)` rows in no order, for a
+/// caller that reads the keys in one statement with something of its own (the tutor, in a
+/// `UNION ALL`); read its rows with [`read_answer_keys`] and order them by id.
+pub fn unsubmitted_answers_select(user_id: Uuid, topic_id: Option<Uuid>) -> SelectStatement {
     let mut visible = Query::select()
         .column(quizzes::Column::Id)
         .from(quizzes::Entity)
@@ -684,10 +696,22 @@ pub async fn unsubmitted_answers(
     }
     quiz_questions::Entity::find()
         .select_only()
+        .column(quiz_questions::Column::Id)
         .column(quiz_questions::Column::CorrectAnswer)
         .filter(quiz_questions::Column::QuizId.in_subquery(visible))
-        .order_by_asc(quiz_questions::Column::Id)
-        .into_tuple()
-        .all(conn)
-        .await
+        .into_query()
+}
+
+/// The `(id, key)` pairs of rows of [`unsubmitted_answers_select`]; a row without both (one a
+/// caller added to the statement) is skipped.
+pub fn read_answer_keys(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<(Uuid, String)>, DbErr> {
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: Option<Uuid> = row.try_get_by_index(0)?;
+        let key: Option<String> = row.try_get_by_index(1)?;
+        if let (Some(id), Some(key)) = (id, key) {
+            keys.push((id, key));
+        }
+    }
+    Ok(keys)
 }

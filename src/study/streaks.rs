@@ -7,6 +7,18 @@ use uuid::Uuid;
 
 use crate::entity::user_streaks;
 
+/// The user's longest streak as a one-value `SELECT` (a BIGINT; 0 without a streak row), for
+/// statements that compare it with something in SQL.
+pub fn longest_streak_select(user_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .expr(sea_orm::sea_query::Expr::cust(
+            "CAST(COALESCE(MAX(longest_streak), 0) AS BIGINT)",
+        ))
+        .from(user_streaks::Entity)
+        .and_where(user_streaks::Column::UserId.eq(user_id))
+        .to_owned()
+}
+
 pub async fn find(
     conn: &impl ConnectionTrait,
     user_id: Uuid,

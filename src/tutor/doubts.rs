@@ -9,16 +9,26 @@
 //! when the reply is whole stores the question and the reply in one transaction with the XP
 //! and achievements they earn and the reservation's settlement. A provider failure, a timeout or a
 //! cut stream stores nothing and releases the reservation, so no half reply is ever kept.
+//!
+//! Every SQL statement is a round trip (on SQLite a hand-off to the connection's thread), so a
+//! reply runs few: a new question whose XP the daily cap no longer allows is 11 statements and
+//! 2 transactions (15 with their BEGIN and COMMIT; it was 16, 20 with them):
+//!
+//! | step | statements |
+//! |---|---|
+//! | read (before the reservation) | the passages ([`retrieval::search`]); the answer keys with whether there are ready materials ([`guard_keys_and_materials`]); a follow-up's thread, topic and history first ([`thread_of`]) |
+//! | [`usage::reserve`] (its own transaction) | the user's row share-locked with the plan and the month's cost; the unit; the `reserved` log row |
+//! | [`store`] (one transaction) | the user's row locked with the time zone; the thread; both messages; the capped XP award ([`xp::award_within_cap`], plus the leaderboards when it awards); the reached achievements ([`achievements::evaluate`]); the settlement |
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::StreamExt;
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, UnionType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -29,9 +39,9 @@ use crate::accounts;
 use crate::ai::provider::{ChatEvent, Role, Turn, TutorRequest};
 use crate::ai::usage::{self, Reservation};
 use crate::ai::{Feature, Source, SourceKind, Usage};
-use crate::db::lock_user;
+use crate::db::lock_user_select;
 use crate::entity::{
-    doubt_messages, doubt_sessions, lesson_passages, material_chunks, materials, topics, xp_logs,
+    doubt_messages, doubt_sessions, lesson_passages, material_chunks, materials, topics,
 };
 use crate::gamification::achievements::{self, Criteria};
 use crate::gamification::xp::{self, XpSource};
@@ -83,24 +93,20 @@ pub async fn prepare(
         return Err(AppError::invalid("message", "must not be blank"));
     }
     let db = state.db.read();
-    // The thread's topic, and its title when it was already read here.
-    let (session, topic_id, topic_title) = match session_id {
+    // The thread with its topic's title and its history, or the new thread's topic.
+    let (session, topic_id, topic_title, history) = match session_id {
         Some(id) => {
-            let session = find_session(db, user_id, id).await?;
+            let (session, topic_title, history) = thread_of(db, user_id, id).await?;
             let topic = session.topic_id;
-            (Some(session), topic, None)
+            (Some(session), topic, topic_title, history)
         }
         None => match topic_id {
             Some(topic) => match topics::Entity::find_by_id(topic).one(db).await? {
-                Some(found) => (None, topic_id, Some(found.name)),
+                Some(found) => (None, topic_id, Some(found.name), Vec::new()),
                 None => return Err(AppError::invalid("topic_id", "no such topic")),
             },
-            None => (None, None, None),
+            None => (None, None, None, Vec::new()),
         },
-    };
-    let history = match &session {
-        Some(s) => history_of(db, s.id).await?,
-        None => Vec::new(),
     };
     let model = state.ai.chat_model().to_string();
     let history = crate::ai::tokens::trim_history(&history, HISTORY_TOKEN_BUDGET, &model);
@@ -126,8 +132,15 @@ pub async fn prepare(
     } else {
         Vec::new()
     };
-    let material_hits =
-        search_routes::search_for_tutor(state, user_id, &message, MAX_SOURCES as usize).await?;
+    let (protected, materials_ready) = guard_keys_and_materials(db, user_id, topic_id).await?;
+    let material_hits = search_routes::search_for_tutor(
+        state,
+        user_id,
+        &message,
+        MAX_SOURCES as usize,
+        materials_ready,
+    )
+    .await?;
     let best_material = material_hits.first().map_or(0.0, |h| h.score);
     for hit in material_hits {
         let covered = retrieval::plain_coverage(&message, &hit.text);
@@ -157,15 +170,6 @@ pub async fn prepare(
         .take(MAX_SOURCES as usize)
         .map(|(_, s)| s)
         .collect();
-    let topic_title = match (topic_title, topic_id) {
-        (Some(title), _) => Some(title),
-        (None, Some(id)) => topics::Entity::find_by_id(id)
-            .one(db)
-            .await?
-            .map(|t| t.name),
-        (None, None) => None,
-    };
-    let protected = crate::quizzes::service::unsubmitted_answers(db, user_id, topic_id).await?;
     let keys = AnswerKeys::new(&protected);
 
     let reservation = usage::reserve(
@@ -318,7 +322,15 @@ async fn store(
         reservation,
     } = args;
     let txn = state.db.begin_write().await?;
-    lock_user(&txn, user_id).await?;
+    // The user's row locked and their time zone (for the day of the XP cap): one statement.
+    let locked = lock_user_select(user_id)
+        .expr_as(accounts::service::timezone_of_users_row(), "timezone")
+        .to_owned();
+    let zone = match txn.query_one(&locked).await? {
+        Some(row) => row.try_get::<Option<String>>("", "timezone")?,
+        None => None,
+    };
+    let tz = accounts::service::timezone_from(zone)?;
     let session = match session {
         Some(s) => {
             // The thread may have been deleted while the tutor was answering.
@@ -400,21 +412,19 @@ async fn store(
     let question = take(question_id)?;
     let reply = take(reply_id)?;
 
-    let earned_today = doubt_xp_today(&txn, user_id, now).await?;
-    let xp_awarded = if earned_today + i64::from(DOUBT_XP) <= DOUBT_XP_PER_DAY {
-        xp::award(
-            &txn,
-            user_id,
-            XpSource::Doubt,
-            question.id,
-            DOUBT_XP,
-            "Asked the tutor a question",
-            now,
-        )
-        .await?
-    } else {
-        0
-    };
+    // The daily cap's check and the award: one statement.
+    let xp_awarded = xp::award_within_cap(
+        &txn,
+        user_id,
+        XpSource::Doubt,
+        question.id,
+        DOUBT_XP,
+        "Asked the tutor a question",
+        start_of_day(tz, now),
+        DOUBT_XP_PER_DAY,
+        now,
+    )
+    .await?;
     let achievements_unlocked =
         achievements::evaluate(&txn, user_id, &[Criteria::DoubtsAsked], now).await?;
     reservation.settle_in(&txn, usage).await?;
@@ -429,29 +439,38 @@ async fn store(
     })
 }
 
-/// XP from questions since the start of the user's day, in their time zone.
-async fn doubt_xp_today(
+/// The answer keys the guard must not let through (the quizzes area's
+/// [`unsubmitted_answers`](crate::quizzes::service::unsubmitted_answers), in the same order)
+/// and whether the student has a ready material to search, in one statement: the keys' rows,
+/// then one row without a key when a ready material exists.
+async fn guard_keys_and_materials(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
-    now: DateTime<Utc>,
-) -> AppResult<i64> {
-    let tz = accounts::service::user_timezone(conn, user_id).await?;
+    topic_id: Option<Uuid>,
+) -> AppResult<(Vec<String>, bool)> {
+    use crate::quizzes::service::{read_answer_keys, unsubmitted_answers_select};
+    let marker = Query::select()
+        .expr(Expr::val(Option::<Uuid>::None))
+        .expr(Expr::val(Option::<String>::None))
+        .and_where(Expr::exists(search_routes::ready_materials_select(user_id)))
+        .to_owned();
+    let stmt = unsubmitted_answers_select(user_id, topic_id)
+        .union(UnionType::All, marker)
+        .to_owned();
+    let rows = conn.query_all(&stmt).await?;
+    let all = rows.len();
+    let mut keys = read_answer_keys(rows)?;
+    let ready = keys.len() < all;
+    keys.sort_by_key(|(id, _)| *id);
+    Ok((keys.into_iter().map(|(_, key)| key).collect(), ready))
+}
+
+/// The start of the user's day at `now`, in their time zone: the daily XP cap counts from it.
+fn start_of_day(tz: chrono_tz::Tz, now: DateTime<Utc>) -> DateTime<Utc> {
     let today = crate::study::streaks::local_date(tz, now);
-    let start = tz
-        .from_local_datetime(&today.and_time(chrono::NaiveTime::MIN))
+    tz.from_local_datetime(&today.and_time(chrono::NaiveTime::MIN))
         .earliest()
-        .map_or(now, |t| t.with_timezone(&Utc));
-    let sum: Option<i64> = xp_logs::Entity::find()
-        .select_only()
-        .column_as(xp_logs::Column::XpAmount.sum(), "sum")
-        .filter(xp_logs::Column::UserId.eq(user_id))
-        .filter(xp_logs::Column::SourceType.eq(XpSource::Doubt.as_str()))
-        .filter(xp_logs::Column::CreatedAt.gte(start))
-        .into_tuple()
-        .one(conn)
-        .await?
-        .flatten();
-    Ok(sum.unwrap_or(0))
+        .map_or(now, |t| t.with_timezone(&Utc))
 }
 
 /// The thread's title: the question's first words.
@@ -501,19 +520,59 @@ async fn messages_of(
         .await?)
 }
 
-async fn history_of(conn: &impl ConnectionTrait, session_id: Uuid) -> AppResult<Vec<Turn>> {
-    Ok(messages_of(conn, session_id)
-        .await?
-        .into_iter()
-        .map(|m| Turn {
-            role: if m.role == ROLE_ASSISTANT {
-                Role::Assistant
-            } else {
-                Role::User
-            },
-            text: m.message_text,
-        })
-        .collect())
+/// One of the user's threads (another user's is a 404), its topic's name (none when the topic
+/// is gone) and its messages in order as the history of a follow-up: one statement, the thread
+/// left-joined with its messages.
+async fn thread_of(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    id: Uuid,
+) -> AppResult<(doubt_sessions::Model, Option<String>, Vec<Turn>)> {
+    use doubt_messages as m;
+    use doubt_sessions as s;
+    let mut select = Query::select();
+    for column in s::Column::iter() {
+        select.column((s::Entity, column));
+    }
+    select
+        .expr_as(
+            Expr::cust("(SELECT t.name FROM topics t WHERE t.id = doubt_sessions.topic_id)"),
+            "topic_name",
+        )
+        .expr_as(Expr::col((m::Entity, m::Column::Role)), "role")
+        .expr_as(
+            Expr::col((m::Entity, m::Column::MessageText)),
+            "message_text",
+        )
+        .from(s::Entity)
+        .left_join(
+            m::Entity,
+            Expr::col((m::Entity, m::Column::DoubtSessionId)).equals((s::Entity, s::Column::Id)),
+        )
+        .and_where(Expr::col((s::Entity, s::Column::Id)).eq(id))
+        .and_where(Expr::col((s::Entity, s::Column::UserId)).eq(user_id))
+        .order_by((m::Entity, m::Column::CreatedAt), Order::Asc)
+        .order_by((m::Entity, m::Column::Id), Order::Asc);
+    let rows = conn.query_all(&select).await?;
+    let first = rows.first().ok_or(AppError::NotFound("doubt session"))?;
+    let session = s::Model::from_query_result(first, "")?;
+    let topic_title: Option<String> = first.try_get("", "topic_name")?;
+    let mut history = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let role: Option<String> = row.try_get("", "role")?;
+        let text: Option<String> = row.try_get("", "message_text")?;
+        if let (Some(role), Some(text)) = (role, text) {
+            history.push(Turn {
+                role: if role == ROLE_ASSISTANT {
+                    Role::Assistant
+                } else {
+                    Role::User
+                },
+                text,
+            });
+        }
+    }
+    Ok((session, topic_title, history))
 }
 
 /// `GET /doubts`: my threads, the most recently created first.
