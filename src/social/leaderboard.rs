@@ -27,7 +27,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement,
@@ -38,10 +38,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::accounts::CurrentUser;
-use crate::entity::{
-    leaderboard_cache, leaderboard_scores, leaderboard_xp_buckets, leaderboard_xp_counts,
-    user_profiles,
-};
+use crate::entity::{leaderboard_cache, leaderboard_scores, user_profiles};
 use crate::http::error::AppResult;
 use crate::jobs;
 use crate::jobs::periodic::Periodic;
@@ -156,17 +153,17 @@ pub async fn record_xp(
         // XP's bucket to the new one's when the award crosses a bucket boundary.
         let old_xp = new_xp - amount;
         if old_xp > 0 {
-            add_to_count(conn, period, start, old_xp, -1).await?;
+            add_users(conn, UserCount::Xp, period, start, old_xp, -1).await?;
         }
-        add_to_count(conn, period, start, new_xp, 1).await?;
+        add_users(conn, UserCount::Xp, period, start, new_xp, 1).await?;
         // A user without XP before this award is in no bucket yet.
         let old_bucket = (old_xp > 0).then(|| xp_bucket(old_xp));
         let new_bucket = xp_bucket(new_xp);
         if old_bucket != Some(new_bucket) {
             if let Some(old_bucket) = old_bucket {
-                add_to_bucket(conn, period, start, old_bucket, -1).await?;
+                add_users(conn, UserCount::Bucket, period, start, old_bucket, -1).await?;
             }
-            add_to_bucket(conn, period, start, new_bucket, 1).await?;
+            add_users(conn, UserCount::Bucket, period, start, new_bucket, 1).await?;
         }
     }
     Ok(())
@@ -184,66 +181,49 @@ fn xp_bucket(xp: i64) -> i64 {
     xp / XP_BUCKET_WIDTH
 }
 
-/// Adds `delta` users to the count of users whose XP is in `bucket` in the period. Concurrent
-/// awards each add their own delta (`users = users + delta` in the upsert), so none is lost.
-async fn add_to_bucket(
-    conn: &impl ConnectionTrait,
-    period: Period,
-    start: NaiveDate,
-    bucket: i64,
-    delta: i64,
-) -> Result<(), DbErr> {
-    use leaderboard_xp_buckets::{Column, Entity};
-    let stmt = Query::insert()
-        .into_table(Entity)
-        .columns([
-            Column::PeriodType,
-            Column::PeriodStart,
-            Column::Bucket,
-            Column::Users,
-        ])
-        .values_panic([
-            period.as_str().into(),
-            start.into(),
-            bucket.into(),
-            delta.into(),
-        ])
-        .on_conflict(
-            OnConflict::columns([Column::PeriodType, Column::PeriodStart, Column::Bucket])
-                .value(Column::Users, Expr::col((Entity, Column::Users)).add(delta))
-                .to_owned(),
-        )
-        .to_owned();
-    conn.execute(&stmt).await?;
-    Ok(())
+/// The two tables that count users per period: by exact XP (`leaderboard_xp_counts`) and by
+/// bucket of XP values (`leaderboard_xp_buckets`).
+#[derive(Debug, Clone, Copy)]
+enum UserCount {
+    Xp,
+    Bucket,
 }
 
-/// Adds `delta` users to the count of users with exactly `xp` in the period.
-async fn add_to_count(
+/// Adds `delta` users to the count of users whose XP is (or is in the bucket) `key` in the
+/// period. Concurrent awards each add their own delta (`users = users + delta` in the upsert),
+/// so none is lost.
+async fn add_users(
     conn: &impl ConnectionTrait,
+    count: UserCount,
     period: Period,
     start: NaiveDate,
-    xp: i64,
+    key: i64,
     delta: i64,
 ) -> Result<(), DbErr> {
-    use leaderboard_xp_counts::{Column, Entity};
+    let (table, key_column) = match count {
+        UserCount::Xp => ("leaderboard_xp_counts", "xp"),
+        UserCount::Bucket => ("leaderboard_xp_buckets", "bucket"),
+    };
+    let [table, key_column] = [table, key_column].map(Alias::new);
+    let [period_type, period_start, users] =
+        ["period_type", "period_start", "users"].map(Alias::new);
     let stmt = Query::insert()
-        .into_table(Entity)
+        .into_table(table.clone())
         .columns([
-            Column::PeriodType,
-            Column::PeriodStart,
-            Column::Xp,
-            Column::Users,
+            period_type.clone(),
+            period_start.clone(),
+            key_column.clone(),
+            users.clone(),
         ])
         .values_panic([
             period.as_str().into(),
             start.into(),
-            xp.into(),
+            key.into(),
             delta.into(),
         ])
         .on_conflict(
-            OnConflict::columns([Column::PeriodType, Column::PeriodStart, Column::Xp])
-                .value(Column::Users, Expr::col((Entity, Column::Users)).add(delta))
+            OnConflict::columns([period_type, period_start, key_column])
+                .value(users.clone(), Expr::col((table, users)).add(delta))
                 .to_owned(),
         )
         .to_owned();
