@@ -6,6 +6,7 @@ pub mod admin;
 pub mod ai;
 pub mod app;
 pub mod billing;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod content;

@@ -75,8 +75,8 @@ pub async fn run_once(state: &AppState) -> AppResult<Report> {
     report.email_tokens_purged = purge_email_tokens(db, now).await?;
     report.rate_limit_buckets_purged = ratelimit::purge_expired(&state.db, now).await?;
     report.ai_reservations_expired = ai::usage::expire_stale(db, now).await?;
-    let purged = crate::me::cache::purge_changes(db).await?;
-    tracing::debug!(purged, "old GET /me change records purged");
+    let purged = crate::changes::purge(db).await?;
+    tracing::debug!(purged, "old change feed records purged");
     Ok(report)
 }
 

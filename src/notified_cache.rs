@@ -105,9 +105,19 @@ impl<K: Eq + Hash, V: Clone> NotifiedCache<K, V> {
 
     /// Forgets the entry of `key`.
     pub fn forget(&self, key: &K) {
+        self.forget_all([key]);
+    }
+
+    /// Forgets the entries of `keys`.
+    pub fn forget_all<'k>(&self, keys: impl IntoIterator<Item = &'k K>)
+    where
+        K: 'k,
+    {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(key);
+        for key in keys {
+            entries.remove(key);
+        }
     }
 
     /// Forgets everything, and turns the cache on or off.

@@ -10,13 +10,15 @@ use crate::accounts::google::GoogleVerifier;
 use crate::accounts::session_cache::{self, SessionCache};
 use crate::accounts::tokens::JwtKeys;
 use crate::ai::Provider;
+use crate::changes::{self, Feed, UserCache};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::materials::Storage;
-use crate::me::cache::{self as me_cache, MeCache};
+use crate::me::cache::MeCache;
 use crate::notified_cache::{self, Notified};
+use crate::social::boards::FriendsBoards;
 use crate::social::leaderboard::TopCache;
 
 #[derive(Clone)]
@@ -30,8 +32,12 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Open sessions this instance has checked (see `accounts::session_cache`).
     pub sessions: Arc<SessionCache>,
-    /// What `GET /me` read of each user, on PostgreSQL (see `me::cache`).
+    /// What `GET /me` read of each user (see `me::cache`).
     pub me: Arc<MeCache>,
+    /// The friends leaderboards this instance computed (see `social::boards`).
+    pub friend_boards: Arc<FriendsBoards>,
+    /// The change feed that keeps `me` and `friend_boards` in step (see `changes`).
+    pub changes: Arc<Feed>,
     /// The AI provider: offline unless `STUDIUM_AI_BASE_URL` names a hosted one.
     pub ai: Provider,
     /// The object store of uploaded files (`STUDIUM_STORAGE_URL`).
@@ -46,7 +52,14 @@ impl AppState {
     /// through the database's notifications).
     pub fn forget_user(&self, user_id: uuid::Uuid) {
         self.sessions.invalidate_user(user_id);
+        self.forget_user_data(user_id);
+    }
+
+    /// After a commit that changed what a user's `GET /me` or friends leaderboards show: this
+    /// instance forgets what it read of them (other instances hear of it through the feed).
+    pub fn forget_user_data(&self, user_id: uuid::Uuid) {
         self.me.forget(user_id);
+        self.friend_boards.forget(user_id);
     }
 
     /// Connects, migrates, and loads (or creates) the shared secrets.
@@ -71,6 +84,12 @@ impl AppState {
         let ai = Provider::from_config(&config).context("setting up the AI provider")?;
         let storage = Storage::from_config(&config)?;
         let me = MeCache::new();
+        let friend_boards = FriendsBoards::new();
+        let feed = Arc::new(Feed::default());
+        let caches: Vec<Weak<dyn UserCache>> = vec![
+            Arc::downgrade(&me) as Weak<dyn UserCache>,
+            Arc::downgrade(&friend_boards) as Weak<dyn UserCache>,
+        ];
         let sessions = match db.backend() {
             sea_orm::DatabaseBackend::Postgres => {
                 let sessions = SessionCache::new(false);
@@ -80,10 +99,14 @@ impl AppState {
                     vec![(session_cache::CHANNEL, sessions_weak)],
                 );
                 // The primary: `me_changes` is unlogged, so a replica would not have it.
-                me_cache::watch(&me, db.write().clone());
+                changes::watch(Arc::downgrade(&feed), caches, db.write().clone());
                 sessions
             }
-            _ => SessionCache::new(true),
+            _ => {
+                // A reading connection: SQLite's one writing connection is for writes.
+                changes::watch(Arc::downgrade(&feed), caches, db.read().clone());
+                SessionCache::new(true)
+            }
         };
         Ok(Self {
             db,
@@ -95,6 +118,8 @@ impl AppState {
             metrics: crate::telemetry::metrics_handle(),
             sessions,
             me,
+            friend_boards,
+            changes: feed,
             ai,
             storage,
             leaderboard_tops: Arc::default(),

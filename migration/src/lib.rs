@@ -22,6 +22,7 @@ mod m20261127_000015_leaderboard_xp_buckets;
 mod m20261127_000016_leaderboard_friends_indexes;
 mod m20261127_000017_me_changes;
 mod m20261127_000018_leaderboard_forget_deleted_scores;
+mod m20261127_000019_change_feed;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000016_leaderboard_friends_indexes::Migration),
             Box::new(m20261127_000017_me_changes::Migration),
             Box::new(m20261127_000018_leaderboard_forget_deleted_scores::Migration),
+            Box::new(m20261127_000019_change_feed::Migration),
         ]
     }
 }

@@ -109,6 +109,6 @@ pub async fn update_profile(
     req: UpdateProfileRequest,
 ) -> AppResult<MeResponse> {
     accounts::service::update_profile(state, current, req).await?;
-    state.me.forget(current.id);
+    state.forget_user_data(current.id);
     me(state, current).await
 }

@@ -7,7 +7,8 @@
 //! `STUDIUM_LEADERBOARD_REFRESH_SECS` interval across all instances (unique key per interval);
 //! reads take it from there, parsed once per refresh by each instance ([`TopCache`]), and the
 //! global read is one statement while the top is unchanged ([`my_standing`]). My own rank and
-//! the friends scope are computed live. The rank is 1 + the users above my XP: those of the
+//! the friends scope are computed live (each instance keeps a friends board until one of its
+//! members' data changes: `social::boards`). The rank is 1 + the users above my XP: those of the
 //! [`XP_BUCKET_WIDTH`]-wide buckets above mine (`leaderboard_xp_buckets`) plus those of the
 //! exact XP values inside my bucket above mine (`leaderboard_xp_counts`), both kept by
 //! [`record_xp`] in the award's transaction — about a hundred rows for 100k users, where the
@@ -540,8 +541,17 @@ pub async fn leaderboard(
             })
         }
         Scope::Friends => {
-            let rows = friends_board(db, period, start, me.id).await?;
-            let entries = assign_ranks(rows);
+            let boards = &state.friend_boards;
+            let entries = match boards.get(me.id, period, start, now) {
+                Some(entries) => entries,
+                None => {
+                    let generation = boards.generation();
+                    let rows = friends_board(db, period, start, me.id).await?;
+                    let entries = Arc::new(assign_ranks(rows));
+                    boards.put(generation, me.id, period, start, entries.clone(), now);
+                    entries
+                }
+            };
             let mine = entries
                 .iter()
                 .find(|e| e.user_id == me.id)
@@ -557,7 +567,7 @@ pub async fn leaderboard(
                 scope,
                 period_start: start,
                 generated_at: now,
-                entries,
+                entries: entries.as_ref().clone(),
                 me: mine,
             })
         }

@@ -234,7 +234,17 @@ pub async fn send_request(
         }
     };
     tx.commit().await?;
+    if matches!(outcome, SendOutcome::Accepted(_)) {
+        friendship_changed(state, me.id, target.id);
+    }
     Ok(outcome)
+}
+
+/// After a commit that began or ended the friendship of `a` and `b`: both friends leaderboards
+/// change, and this instance forgets them at once (others hear of it through the feed).
+fn friendship_changed(state: &AppState, a: Uuid, b: Uuid) {
+    state.friend_boards.forget(a);
+    state.friend_boards.forget(b);
 }
 
 /// `GET /friends/requests?direction=`: my pending requests, incoming or outgoing, oldest first.
@@ -357,6 +367,7 @@ pub async fn accept_request(
     let row = accept_row(&tx, row, now).await?;
     let other = public_user(&tx, requester).await?;
     tx.commit().await?;
+    friendship_changed(state, requester, me.id);
     Ok(view(row, other))
 }
 
@@ -388,6 +399,7 @@ pub async fn unfriend(state: &AppState, me: &CurrentUser, other: Uuid) -> AppRes
     if res.rows_affected == 0 {
         return Err(AppError::NotFound("friend"));
     }
+    friendship_changed(state, me.id, other);
     Ok(())
 }
 
