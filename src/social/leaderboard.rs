@@ -16,12 +16,13 @@
 //! their profiles and their scores, each lookup one search of a covering index
 //! ([`friends_board`]).
 //!
-//! `bench/leaderboard.py` (100k users, 2M awards, release build, p50 / p99; 2026-11-27, a
-//! loaded machine; bench/README.md has the runs beside Redis): global read 0.20 / 0.41 ms on
-//! SQLite and 0.43 / 1.40 ms on PostgreSQL (was 0.27 / 3.83 and 0.55 / 7.09 in the same
-//! session), friends scope with 200 friends 0.60 / 2.37 and 1.25 / 5.75 ms (was 1.10 / 6.33
-//! and 2.25 / 20.90); Redis in the same run 0.21 / 2.35 (ZREVRANGE + ZREVRANK) and
-//! 0.26 / 2.34 ms (ZMSCORE + sort).
+//! `bench/leaderboard.py` (100k users, 2M awards, release build, p50 / p99; 2026-11-27;
+//! bench/README.md has the runs beside Redis): global read 0.44 / 0.80 ms on SQLite and
+//! 0.51 / 1.35 ms on PostgreSQL; friends scope with 200 friends, repeated (kept in memory),
+//! 0.35–0.61 / 0.52–1.19 and 0.35–0.36 / 0.69–0.72 ms, or 0.63–0.80 / 1.10–1.90 and
+//! 1.18–1.22 / 2.90–3.08 ms for the statement (the first read after a member's change); Redis in
+//! the same runs 0.41–0.56 / 0.67–0.71 (ZREVRANGE + ZREVRANK) and 0.74–0.82 / 1.13–1.14 ms
+//! (ZMSCORE + sort).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
