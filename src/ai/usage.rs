@@ -376,6 +376,14 @@ async fn log_call(
     Ok(id)
 }
 
+/// `request_status = '…'` with the status written into the SQL rather than bound. SQLite plans
+/// a statement whose bound value meets the constant of a partial index's `WHERE` (here
+/// `ai_usage_logs_reserved_until_idx`, `request_status = 'reserved'`) for that value, and so
+/// prepares it again every time the value is bound; a literal is planned once.
+fn status_is(status: &'static str) -> Expr {
+    Expr::col(ai_usage_logs::Column::RequestStatus).eq(Expr::cust(format!("'{status}'")))
+}
+
 fn tokens(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -434,7 +442,7 @@ impl Reservation {
                     Expr::value(Option::<DateTime<Utc>>::None),
                 )
                 .filter(ai_usage_logs::Column::Id.eq(self.log_id))
-                .filter(ai_usage_logs::Column::RequestStatus.eq(from))
+                .filter(status_is(from))
         };
         let settled = update(STATUS_RESERVED).exec(conn).await?.rows_affected;
         if settled == 0 {
@@ -507,7 +515,7 @@ async fn release_row(
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .filter(ai_usage_logs::Column::Id.eq(log_id))
-        .filter(ai_usage_logs::Column::RequestStatus.eq(STATUS_RESERVED))
+        .filter(status_is(STATUS_RESERVED))
         .exec(&txn)
         .await?
         .rows_affected;
@@ -548,7 +556,7 @@ pub async fn expire_stale(conn: &DatabaseConnection, now: DateTime<Utc>) -> Resu
             ai_usage_logs::Column::RequestStatus,
             Expr::value(STATUS_ERROR),
         )
-        .filter(ai_usage_logs::Column::RequestStatus.eq(STATUS_RESERVED))
+        .filter(status_is(STATUS_RESERVED))
         .filter(ai_usage_logs::Column::ReservedUntil.lt(now))
         .exec_with_returning(&txn)
         .await?;
