@@ -10,6 +10,7 @@ Also reports the server's resident memory when idle and at its peak under load.
     python3 bench/run.py --backends sqlite --duration 5
     STUDIUM_BENCH_PG_URL=postgres://postgres@127.0.0.1:5432 python3 bench/run.py
     python3 bench/run.py --no-build --binary /path/to/studium --only healthz,doubts --connections 4,16,64
+    python3 bench/run.py --only healthz,doubts --connections 64 --think-ms 1000 --warmup 3
 
 See bench/README.md for how to read the figures.
 """
@@ -216,6 +217,19 @@ end
 """
 
 
+def lua_think(mean_ms):
+    """wrk's pause before each request of a connection: exponentially distributed with mean
+    `mean_ms`, so each connection is a student who reads the answer before asking again (the
+    arrivals of many such students are close to a Poisson stream) instead of a client that asks
+    again the instant it is answered."""
+    return f"""
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+delay = function()
+  return math.floor(-{mean_ms} * math.log(1 - math.random()))
+end
+"""
+
+
 def tutor_questions():
     """The retrieval evaluation's questions: what students ask of the demo lessons."""
     path = os.path.join(ROOT, "eval", "retrieval_questions.toml")
@@ -343,6 +357,13 @@ def bench_backend(backend, args, pg_url, rows, memory):
 
                 def run(name, url, connections=c, **kw):
                     nonlocal ceiling
+                    if args.think_ms and kw.get("script"):
+                        kw["script"] += lua_think(args.think_ms)
+                        name += f", {args.think_ms:g} ms mean think time"
+                    if args.warmup:
+                        # Unmeasured: lazily built state (the tokenizer's tables, statement
+                        # caches, remembered passages) is built here, not in the figures.
+                        run_wrk(url, args.warmup, connections, min(t, connections), kw.get("headers"), kw.get("script"))
                     log(f"bench[{backend}, {connections} connections]: {name}")
                     r = wrk(url, d, connections, min(t, connections), server_pid=pid, **kw)
                     r["connections"] = connections
@@ -405,6 +426,15 @@ def main():
         "--connections", default="64", help="wrk connections; a comma list runs every endpoint at each"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--warmup", type=int, default=0,
+        help="seconds of the same load, unmeasured, before each measured run",
+    )
+    parser.add_argument(
+        "--think-ms", type=float, default=0,
+        help="mean pause (exponential) before each scripted request of a connection: the offered "
+        "load is then about connections / (think time + latency) instead of as fast as answered",
+    )
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--binary", help="the studium binary to run (default: $STUDIUM_BENCH_BINARY or target/release)")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="endpoints to drive: " + ",".join(SCENARIOS))
@@ -427,7 +457,8 @@ def main():
         bench_backend(backend.strip(), args, pg_url, rows, memory)
 
     connections = ",".join(str(c) for c in args.connections)
-    print(f"\nStudium benchmark — wrk, {connections} connections, {args.duration} s per endpoint, {os.cpu_count()} CPUs\n")
+    think = f", {args.think_ms:g} ms mean think time" if args.think_ms else ""
+    print(f"\nStudium benchmark — wrk, {connections} connections{think}, {args.duration} s per endpoint, {os.cpu_count()} CPUs\n")
     print("| endpoint | backend | conns | req/s | p50 ms | p99 ms | server CPU ms/req | non-2xx | socket errors | ratio to ceiling |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, backend, r, ratio in rows:
