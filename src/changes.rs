@@ -5,7 +5,9 @@
 //! Triggers on `users`, `user_profiles`, `user_streaks`, `xp_logs`, `study_sessions` and
 //! `friends` append the ids of the users whose rows a transaction touched to `me_changes`
 //! (migrations `m20261127_000017` and `m20261127_000019`), and every instance polls that table
-//! every [`POLL_INTERVAL`] ([`watch`]), telling each [`UserCache`] which users to forget:
+//! every [`POLL_INTERVAL`] ([`watch`]), telling each [`UserCache`] which users changed, and
+//! for which of them a friendship changed (the rows the `friends` triggers append say so,
+//! `friendship`, migration `m20261127_000020`):
 //! - PostgreSQL: each row carries its transaction's id, and a poll asks for the rows of the
 //!   transactions its previous poll's snapshot could not see yet (`xid ≥ xmax`, or listed as
 //!   running), so nothing is missed whatever order transactions commit in;
@@ -36,6 +38,10 @@ const MANY: usize = 1_000;
 pub trait UserCache: Send + Sync {
     /// The data of `user_id` changed: forget everything read of it.
     fn forget_user(&self, user_id: Uuid);
+    /// A friendship of `user_id` began, changed or ended (`friendship` rows of the feed).
+    fn friendship_changed(&self, user_id: Uuid) {
+        self.forget_user(user_id);
+    }
     /// Forgets everything, and turns the cache on (the feed is followed) or off.
     fn reset(&self, on: bool);
 }
@@ -72,7 +78,8 @@ impl Cursor {
 
 /// What one poll found changed.
 enum Changed {
-    Users(Vec<Uuid>),
+    /// Each changed user once, with whether a friendship of theirs changed.
+    Users(Vec<(Uuid, bool)>),
     /// Too many users to name ([`MANY`]): every cache starts over.
     Everyone,
 }
@@ -88,7 +95,7 @@ async fn poll(
             let stmt = match cursor {
                 Some(Cursor::Unseen { xmax, xip }) => Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "SELECT h.s::text AS snapshot, c.user_id \
+                    "SELECT h.s::text AS snapshot, c.user_id, c.friendship \
                      FROM (SELECT pg_current_snapshot() AS s) h \
                      LEFT JOIN me_changes c \
                        ON c.xid >= $1::text::xid8 OR c.xid = ANY(string_to_array($2, ',')::xid8[])",
@@ -96,14 +103,16 @@ async fn poll(
                 ),
                 _ => Statement::from_string(
                     DbBackend::Postgres,
-                    "SELECT pg_current_snapshot()::text AS snapshot, NULL::uuid AS user_id",
+                    "SELECT pg_current_snapshot()::text AS snapshot, NULL::uuid AS user_id, \
+                     NULL::boolean AS friendship",
                 ),
             };
             let mut snapshot = None;
             for row in db.query_all_raw(stmt).await? {
                 snapshot = Some(row.try_get::<String>("", "snapshot")?);
                 if let Some(user_id) = row.try_get::<Option<Uuid>>("", "user_id")? {
-                    changed.push(user_id);
+                    let friendship = row.try_get::<Option<bool>>("", "friendship")?;
+                    changed.push((user_id, friendship.unwrap_or(false)));
                 }
             }
             snapshot
@@ -116,7 +125,7 @@ async fn poll(
             let rows = db
                 .query_all_raw(Statement::from_sql_and_values(
                     backend,
-                    "SELECT id, user_id FROM me_changes WHERE id > ? ORDER BY id LIMIT ?",
+                    "SELECT id, user_id, friendship FROM me_changes WHERE id > ? ORDER BY id LIMIT ?",
                     [last.into(), (MANY as i64 + 1).into()],
                 ))
                 .await?;
@@ -126,14 +135,18 @@ async fn poll(
             }
             for row in rows {
                 last = last.max(row.try_get::<i64>("", "id")?);
-                changed.push(row.try_get::<Uuid>("", "user_id")?);
+                changed.push((
+                    row.try_get::<Uuid>("", "user_id")?,
+                    row.try_get::<i64>("", "friendship")? != 0,
+                ));
             }
             Cursor::After(last)
         }
         (_, _) => newest(db).await?,
     };
-    changed.sort_unstable();
-    changed.dedup();
+    // One line per user; a friendship change outweighs a change of their data.
+    changed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    changed.dedup_by_key(|c| c.0);
     if changed.len() > MANY {
         return Ok((Changed::Everyone, next));
     }
@@ -175,8 +188,12 @@ pub fn watch(feed: Weak<Feed>, caches: Vec<Weak<dyn UserCache>>, db: DatabaseCon
                             _ if cursor.is_none() => cache.reset(true),
                             Changed::Everyone => cache.reset(true),
                             Changed::Users(users) => {
-                                for user_id in users {
-                                    cache.forget_user(*user_id);
+                                for &(user_id, friendship) in users {
+                                    if friendship {
+                                        cache.friendship_changed(user_id);
+                                    } else {
+                                        cache.forget_user(user_id);
+                                    }
                                 }
                             }
                         }

@@ -103,6 +103,35 @@ impl<K: Eq + Hash, V: Clone> NotifiedCache<K, V> {
         entries.retain(|k, e| !stale(k, &e.value));
     }
 
+    /// Changes the entries of `keys` in place, keeping when they were read. Like a forget,
+    /// it stops a read under way from storing what it read.
+    pub fn update_all<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k K>,
+        mut change: impl FnMut(&mut V),
+    ) where
+        K: 'k,
+    {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for key in keys {
+            if let Some(entry) = entries.get_mut(key) {
+                change(&mut entry.value);
+            }
+        }
+    }
+
+    /// Replaces the value of `key` by what `replace` makes of it, if anything, keeping when
+    /// it was read (so the entry still expires on time).
+    pub fn replace(&self, key: &K, replace: impl FnOnce(&V) -> Option<V>) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = entries.get_mut(key)
+            && let Some(value) = replace(&entry.value)
+        {
+            entry.value = value;
+        }
+    }
+
     /// Forgets the entry of `key`.
     pub fn forget(&self, key: &K) {
         self.forget_all([key]);

@@ -59,7 +59,7 @@ impl AppState {
     /// instance forgets what it read of them (other instances hear of it through the feed).
     pub fn forget_user_data(&self, user_id: uuid::Uuid) {
         self.me.forget(user_id);
-        self.friend_boards.forget(user_id);
+        self.friend_boards.member_changed(user_id);
     }
 
     /// Connects, migrates, and loads (or creates) the shared secrets.

@@ -23,6 +23,7 @@ mod m20261127_000016_leaderboard_friends_indexes;
 mod m20261127_000017_me_changes;
 mod m20261127_000018_leaderboard_forget_deleted_scores;
 mod m20261127_000019_change_feed;
+mod m20261127_000020_change_kinds;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000017_me_changes::Migration),
             Box::new(m20261127_000018_leaderboard_forget_deleted_scores::Migration),
             Box::new(m20261127_000019_change_feed::Migration),
+            Box::new(m20261127_000020_change_kinds::Migration),
         ]
     }
 }

@@ -7,8 +7,9 @@
 //! `STUDIUM_LEADERBOARD_REFRESH_SECS` interval across all instances (unique key per interval);
 //! reads take it from there, parsed once per refresh by each instance ([`TopCache`]), and the
 //! global read is one statement while the top is unchanged ([`my_standing`]). My own rank and
-//! the friends scope are computed live (each instance keeps a friends board until one of its
-//! members' data changes: `social::boards`). The rank is 1 + the users above my XP: those of the
+//! the friends scope are computed live (each instance keeps the friends boards it computed,
+//! patching in a member whose XP or name changed, and computes a board again when a friendship
+//! changes: `social::boards`). The rank is 1 + the users above my XP: those of the
 //! [`XP_BUCKET_WIDTH`]-wide buckets above mine (`leaderboard_xp_buckets`) plus those of the
 //! exact XP values inside my bucket above mine (`leaderboard_xp_counts`), both kept by
 //! [`record_xp`] in the award's transaction — about a hundred rows for 100k users, where the
@@ -39,6 +40,7 @@ use tokio::sync::watch;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::boards::{Cached, patched};
 use crate::accounts::CurrentUser;
 use crate::entity::{leaderboard_cache, leaderboard_scores, user_profiles};
 use crate::http::error::AppResult;
@@ -234,7 +236,7 @@ async fn add_users(
 }
 
 /// Competition ranking over entries sorted by XP, highest first: equal XP, equal rank.
-fn assign_ranks(rows: Vec<(Uuid, String, i64)>) -> Vec<LeaderboardEntry> {
+pub(super) fn assign_ranks(rows: Vec<(Uuid, String, i64)>) -> Vec<LeaderboardEntry> {
     let mut out: Vec<LeaderboardEntry> = Vec::with_capacity(rows.len());
     for (i, (user_id, full_name, xp)) in rows.into_iter().enumerate() {
         let rank = match out.last() {
@@ -513,6 +515,59 @@ async fn friends_board(
         .collect()
 }
 
+/// Computes the friends board of `me` and keeps it (`social::boards`).
+async fn compute_friends_board(
+    state: &AppState,
+    me: Uuid,
+    period: Period,
+    start: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Arc<Vec<LeaderboardEntry>>, DbErr> {
+    let boards = &state.friend_boards;
+    let generation = boards.generation();
+    let rows = friends_board(state.db.read(), period, start, me).await?;
+    let entries = Arc::new(assign_ranks(rows));
+    boards.put(generation, me, period, start, entries.clone(), now);
+    Ok(entries)
+}
+
+/// The current name and XP in the period of those of `members` who still have an account, as
+/// [`friends_board`] reads them: one statement, a primary-key lookup per table and member.
+async fn members_now(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+    members: &[Uuid],
+) -> Result<Vec<(Uuid, String, i64)>, DbErr> {
+    let backend = conn.get_database_backend();
+    let ids: Vec<String> = (0..members.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = numbered(
+        backend,
+        &format!(
+            "SELECT u.id, COALESCE(p.full_name, ''), COALESCE(s.xp, 0) \
+             FROM users u \
+             LEFT JOIN user_profiles p ON p.user_id = u.id \
+             LEFT JOIN leaderboard_scores s ON s.user_id = u.id \
+                  AND s.period_type = $1 AND s.period_start = $2 \
+             WHERE u.id IN ({})",
+            ids.join(", ")
+        ),
+    );
+    let mut values: Vec<sea_orm::Value> = vec![period.as_str().into(), start.into()];
+    values.extend(members.iter().map(|&id| sea_orm::Value::from(id)));
+    conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get_by_index(0)?,
+                row.try_get_by_index(1)?,
+                row.try_get_by_index(2)?,
+            ))
+        })
+        .collect()
+}
+
 /// `GET /leaderboards/{period}?scope=`.
 pub async fn leaderboard(
     state: &AppState,
@@ -544,14 +599,23 @@ pub async fn leaderboard(
         Scope::Friends => {
             let boards = &state.friend_boards;
             let entries = match boards.get(me.id, period, start, now) {
-                Some(entries) => entries,
-                None => {
-                    let generation = boards.generation();
-                    let rows = friends_board(db, period, start, me.id).await?;
-                    let entries = Arc::new(assign_ranks(rows));
-                    boards.put(generation, me.id, period, start, entries.clone(), now);
-                    entries
+                Some(Cached::Fresh(entries)) => entries,
+                Some(Cached::Stale {
+                    entries,
+                    members,
+                    version,
+                }) => {
+                    let fresh = members_now(db, period, start, &members).await?;
+                    if fresh.len() == members.len() {
+                        let entries = Arc::new(patched(&entries, fresh));
+                        boards.patch(me.id, period, start, version, entries.clone());
+                        entries
+                    } else {
+                        // A member's account is gone: their friendships with it.
+                        compute_friends_board(state, me.id, period, start, now).await?
+                    }
                 }
+                None => compute_friends_board(state, me.id, period, start, now).await?,
             };
             let mine = entries
                 .iter()

@@ -243,8 +243,8 @@ pub async fn send_request(
 /// After a commit that began or ended the friendship of `a` and `b`: both friends leaderboards
 /// change, and this instance forgets them at once (others hear of it through the feed).
 fn friendship_changed(state: &AppState, a: Uuid, b: Uuid) {
-    state.friend_boards.forget(a);
-    state.friend_boards.forget(b);
+    state.friend_boards.friendship_changed(a);
+    state.friend_boards.friendship_changed(b);
 }
 
 /// `GET /friends/requests?direction=`: my pending requests, incoming or outgoing, oldest first.

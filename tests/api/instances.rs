@@ -249,7 +249,24 @@ db_test!(
         // B earns XP on the second instance: shown there at once, here after a poll.
         complete_lesson(&second.app, &b, topic.lessons[0]).await;
         assert_eq!(board_xp(&second.app, &a, &b).await, Some(10));
-        assert!(eventually_board(&app, &a, |r| entry_of(r, &b).map(|e| e["xp"] == 10)).await);
+        // Here the feed marks B stale on A's kept board, and the next read patches B in: B is
+        // now ahead, ranked again, and the patched board is kept.
+        assert!(eventually_stale(&app, &a, &b).await, "B never marked stale");
+        assert_eq!(board_xp(&app, &a, &b).await, Some(10));
+        let res = friends_board(&app, &a).await;
+        let ranks: Vec<_> = res.body["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| {
+                (
+                    e["user_id"].as_str().unwrap_or_default(),
+                    e["rank"].as_i64(),
+                )
+            })
+            .collect();
+        assert_eq!(ranks, [(b.id.as_str(), Some(1)), (a.id.as_str(), Some(2))]);
+        assert!(kept_board(&app, &a).await, "the patched board was not kept");
         // B's name changed straight in the database: both instances show it after a poll.
         app.state
             .db
@@ -316,12 +333,38 @@ async fn kept_board(instance: &TestApp, user: &TestUser) -> bool {
     for _ in 0..100 {
         friends_board(instance, user).await;
         let boards = &instance.state.friend_boards;
-        if boards
-            .get(id, studium::social::leaderboard::Period::Weekly, start, now)
-            .is_some()
+        if matches!(
+            boards.get(id, studium::social::leaderboard::Period::Weekly, start, now),
+            Some(studium::social::boards::Cached::Fresh(_))
+        ) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether `instance`'s kept weekly friends board of `user` names `member` as stale (changed
+/// since read) within two seconds.
+async fn eventually_stale(instance: &TestApp, user: &TestUser, member: &TestUser) -> bool {
+    let (id, member): (uuid::Uuid, uuid::Uuid) = (
+        user.id.parse().expect("user id"),
+        member.id.parse().expect("member id"),
+    );
+    for _ in 0..200 {
+        let now = instance.clock.now();
+        let start = studium::social::leaderboard::Period::Weekly.start(now);
+        let board = instance.state.friend_boards.get(
+            id,
+            studium::social::leaderboard::Period::Weekly,
+            start,
+            now,
+        );
+        if let Some(studium::social::boards::Cached::Stale { members, .. }) = board
+            && members.contains(&member)
         {
             return true;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     false
 }
