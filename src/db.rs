@@ -26,6 +26,14 @@ impl Db {
         Self::connect_url(&config.database_url, config.db_max_connections).await
     }
 
+    /// Pools keep the connections they open (at most `max_connections`; the first is opened
+    /// here): no idle timeout, no maximum lifetime and no minimum count. Each of those starts one
+    /// of sqlx's background tasks. The reaper (timeouts) in sqlx-core 0.9.0 can spin a Tokio
+    /// worker at 100 % CPU for good once its idle count wraps below zero, a race between
+    /// returning and taking a connection (sqlx issue #3645, fixed upstream after 0.9.0; seen
+    /// here as a test whose server stopped answering). The minimum's task opens a connection
+    /// beside the one opened here, and two connections opening a new SQLite file at once can
+    /// fail with "database is locked".
     pub async fn connect_url(url: &str, max_connections: u32) -> Result<Self, DbErr> {
         if url.starts_with("sqlite:") {
             let read = Database::connect(sqlite_options(url, max_connections)).await?;
@@ -34,7 +42,8 @@ impl Db {
         } else {
             let mut opts = ConnectOptions::new(url);
             opts.max_connections(max_connections)
-                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
                 .acquire_timeout(Duration::from_secs(10))
                 // A ping before every checkout doubles the round trips; only test idle ones.
                 .test_before_acquire(false)
@@ -91,7 +100,8 @@ const SQLITE_ROW_BUFFER: usize = 256;
 fn sqlite_options(url: &str, max_connections: u32) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url);
     opts.max_connections(max_connections)
-        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(30))
         .test_before_acquire(false)
         .sqlx_logging(false)
