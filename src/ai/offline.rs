@@ -7,6 +7,7 @@
 //! key terms of the given text, with distractors drawn from the text's other key terms.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use futures_util::stream;
 use rust_decimal::Decimal;
@@ -694,8 +695,9 @@ fn guiding_term(
 ) -> Option<String> {
     let query: HashSet<String> = content_stems(question).into_iter().collect();
     let passage = Lowered::new(passage);
-    let terms: Vec<Term> = key_terms(sources)
-        .into_iter()
+    let terms = key_terms(sources);
+    let terms: Vec<&Term> = terms
+        .iter()
         .filter(|t| !passage.find_whole(&t.text).is_empty())
         .filter(|t| {
             let term = Lowered::new(&t.text);
@@ -752,7 +754,39 @@ struct Term {
     weight: usize,
 }
 
-fn key_terms(sources: &[Source]) -> Vec<Term> {
+/// How many sets of sources [`key_terms`] remembers the terms of before it starts afresh.
+const REMEMBERED_SOURCE_SETS: usize = 1024;
+
+/// The key terms of sets of sources seen before, by their ids in order, with their texts.
+type TermMemory = HashMap<Vec<uuid::Uuid>, (Vec<String>, Arc<Vec<Term>>)>;
+static KEY_TERMS: LazyLock<Mutex<TermMemory>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// [`find_key_terms`] of `sources`: a student's questions about one topic draw on the same
+/// passages again and again, so the terms of each set of sources are found once and remembered
+/// under the sources' ids, as long as their texts are the ones remembered.
+fn key_terms(sources: &[Source]) -> Arc<Vec<Term>> {
+    let ids: Vec<uuid::Uuid> = sources.iter().map(|s| s.id).collect();
+    if let Some((texts, terms)) = KEY_TERMS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&ids)
+        && texts.iter().eq(sources.iter().map(|s| &s.text))
+    {
+        return Arc::clone(terms);
+    }
+    let terms = Arc::new(find_key_terms(sources));
+    let texts = sources.iter().map(|s| s.text.clone()).collect();
+    let mut memory = KEY_TERMS.lock().unwrap_or_else(|e| e.into_inner());
+    if memory.len() >= REMEMBERED_SOURCE_SETS {
+        memory.clear();
+    }
+    memory.insert(ids, (texts, Arc::clone(&terms)));
+    terms
+}
+
+/// The key terms of `sources`, most telling first: bold, then defined, then named, then
+/// frequent; within a kind, the most used.
+fn find_key_terms(sources: &[Source]) -> Vec<Term> {
     let mut found: BTreeMap<String, Term> = BTreeMap::new();
     let mut add = |text: &str, kind: TermKind, source: usize| {
         let text = text.trim().trim_matches(|c: char| !c.is_alphanumeric());
@@ -923,10 +957,11 @@ fn cloze_questions(sources: &[Source], limit: usize) -> Vec<GeneratedQuestion> {
         return Vec::new();
     }
     let terms = key_terms(sources);
+    let terms = terms.as_slice();
     let per_source: Vec<Vec<String>> = sources.iter().map(|s| sentences(&plain(&s.text))).collect();
     let mut used_sentences: HashSet<String> = HashSet::new();
     let mut questions = Vec::new();
-    for term in &terms {
+    for term in terms {
         if questions.len() >= limit {
             break;
         }
@@ -951,7 +986,7 @@ fn cloze_questions(sources: &[Source], limit: usize) -> Vec<GeneratedQuestion> {
         if !answer_stems.is_empty() && answer_stems.is_subset(&stem_stems) {
             continue;
         }
-        let distractors = pick_distractors(term, &terms, &stem_text);
+        let distractors = pick_distractors(term, terms, &stem_text);
         if distractors.is_empty() {
             continue;
         }

@@ -18,11 +18,11 @@
 //! ([`friends_board`]).
 //!
 //! `bench/leaderboard.py` (100k users, 2M awards, release build, p50 / p99; 2026-11-27;
-//! bench/README.md has the runs beside Redis): global read 0.44 / 0.80 ms on SQLite and
-//! 0.51 / 1.35 ms on PostgreSQL; friends scope with 200 friends, repeated (kept in memory),
-//! 0.35–0.61 / 0.52–1.19 and 0.35–0.36 / 0.69–0.72 ms, or 0.63–0.80 / 1.10–1.90 and
-//! 1.18–1.22 / 2.90–3.08 ms for the statement (the first read after a member's change); Redis in
-//! the same runs 0.41–0.56 / 0.67–0.71 (ZREVRANGE + ZREVRANK) and 0.74–0.82 / 1.13–1.14 ms
+//! bench/README.md has the runs beside Redis): global read 0.34–0.38 / 0.52–0.71 ms on SQLite
+//! and 0.48–0.55 / 1.04–1.62 ms on PostgreSQL; friends scope with 200 friends, repeated (kept
+//! in memory), 0.31–0.33 / 0.50–0.62 and 0.32–0.34 / 0.76–1.03 ms, and the first read after a
+//! member's change (a patch) 0.56–0.58 / 0.83–1.36 and 0.62–0.65 / 1.12–1.32 ms; Redis in the
+//! same runs 0.32–0.36 / 0.46–0.51 (ZREVRANGE + ZREVRANK) and 0.35–0.37 / 0.55–0.69 ms
 //! (ZMSCORE + sort).
 
 use std::collections::HashMap;
