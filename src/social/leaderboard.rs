@@ -502,7 +502,15 @@ async fn friends_board(
         period.as_str().into(),
         start.into(),
     ];
-    conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+    member_rows(conn, Statement::from_sql_and_values(backend, sql, values)).await
+}
+
+/// The (user id, name, XP) rows `stmt` selects, in its order.
+async fn member_rows(
+    conn: &impl ConnectionTrait,
+    stmt: Statement,
+) -> Result<Vec<(Uuid, String, i64)>, DbErr> {
+    conn.query_all_raw(stmt)
         .await?
         .iter()
         .map(|row| {
@@ -555,17 +563,7 @@ async fn members_now(
     );
     let mut values: Vec<sea_orm::Value> = vec![period.as_str().into(), start.into()];
     values.extend(members.iter().map(|&id| sea_orm::Value::from(id)));
-    conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get_by_index(0)?,
-                row.try_get_by_index(1)?,
-                row.try_get_by_index(2)?,
-            ))
-        })
-        .collect()
+    member_rows(conn, Statement::from_sql_and_values(backend, sql, values)).await
 }
 
 /// `GET /leaderboards/{period}?scope=`.
