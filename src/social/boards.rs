@@ -22,6 +22,7 @@
 //! fail, and a board lives at most [`TTL_SECS`] from its computation, patched or not.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -45,7 +46,9 @@ struct Board {
     entries: Arc<Vec<LeaderboardEntry>>,
     /// Members whose data changed since their entries were read.
     stale: Vec<Uuid>,
-    /// Counts the changes marked on the board: a patch is stored only over the version it read.
+    /// Changes with every change marked on the board, and is never shared by two boards (nor
+    /// by one board before and after it was replaced): a patch is stored only over the version
+    /// it read.
     version: u64,
 }
 
@@ -67,6 +70,8 @@ pub struct FriendsBoards {
     /// For each user, the owners of cached boards naming them. A link may outlive its board
     /// (an expired or replaced one): it then only costs a needless forget.
     owners: Mutex<HashMap<Uuid, HashSet<Uuid>>>,
+    /// The source of boards' versions.
+    versions: AtomicU64,
 }
 
 impl FriendsBoards {
@@ -75,6 +80,7 @@ impl FriendsBoards {
         Arc::new(Self {
             boards: NotifiedCache::new(false, Duration::seconds(TTL_SECS)),
             owners: Mutex::new(HashMap::new()),
+            versions: AtomicU64::new(0),
         })
     }
 
@@ -158,9 +164,13 @@ impl FriendsBoards {
             start,
             entries,
             stale: Vec::new(),
-            version: 0,
+            version: self.new_version(),
         };
         self.boards.put(generation, (owner, period), board, now);
+    }
+
+    fn new_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The owners of the boards that may name `member`, with every period: the linked owners
@@ -192,7 +202,7 @@ impl FriendsBoards {
             if !board.stale.contains(&member) && board.stale.len() <= MAX_STALE {
                 board.stale.push(member);
             }
-            board.version += 1;
+            board.version = self.new_version();
         });
     }
 
@@ -348,6 +358,38 @@ mod tests {
         ));
         boards.member_changed(friend);
         assert!(boards.get(me, Period::Weekly, start, now).is_none());
+    }
+
+    #[test]
+    fn a_patch_read_from_a_board_since_replaced_is_not_stored() {
+        let boards = FriendsBoards::new();
+        boards.reset(true);
+        let now = Utc::now();
+        let start = Period::Weekly.start(now);
+        let [me, friend, newcomer] = [1, 2, 3].map(Uuid::from_u128);
+        let old = Arc::new(vec![entry(friend, 20), entry(me, 10)]);
+        boards.put(boards.generation(), me, Period::Weekly, start, old, now);
+        boards.member_changed(friend);
+        let Some(Cached::Stale {
+            entries, version, ..
+        }) = boards.get(me, Period::Weekly, start, now)
+        else {
+            panic!("the board should need a patch");
+        };
+        // Meanwhile a friendship begins: the board is computed again with the newcomer, and
+        // a member changes once more.
+        boards.friendship_changed(newcomer);
+        boards.friendship_changed(me);
+        let new = Arc::new(vec![entry(friend, 20), entry(me, 10), entry(newcomer, 5)]);
+        boards.put(boards.generation(), me, Period::Weekly, start, new, now);
+        boards.member_changed(friend);
+        // The patch of the old board must not replace the new one.
+        let stale_patch = Arc::new(patched(&entries, vec![(friend, String::new(), 30)]));
+        boards.patch(me, Period::Weekly, start, version, stale_patch);
+        match boards.get(me, Period::Weekly, start, now) {
+            Some(Cached::Stale { entries, .. }) => assert_eq!(entries.len(), 3),
+            _ => panic!("the new board should still be there, stale"),
+        }
     }
 
     #[test]
