@@ -20,6 +20,7 @@ use crate::me::cache::MeCache;
 use crate::notified_cache::{self, Notified};
 use crate::social::boards::FriendsBoards;
 use crate::social::leaderboard::TopCache;
+use crate::social::standings::Standings;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -44,6 +45,9 @@ pub struct AppState {
     pub storage: Storage,
     /// The global leaderboard tops this instance has parsed (see `social::leaderboard`).
     pub leaderboard_tops: Arc<TopCache>,
+    /// Every user's XP in the current periods, for the global board's own line (see
+    /// `social::standings`).
+    pub standings: Arc<Standings>,
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
     pub fn forget_user_data(&self, user_id: uuid::Uuid) {
         self.me.forget(user_id);
         self.friend_boards.member_changed(user_id);
+        self.standings.member_changed(user_id);
     }
 
     /// Connects, migrates, and loads (or creates) the shared secrets.
@@ -85,10 +90,12 @@ impl AppState {
         let storage = Storage::from_config(&config)?;
         let me = MeCache::new();
         let friend_boards = FriendsBoards::new();
+        let standings = Standings::new();
         let feed = Arc::new(Feed::default());
         let caches: Vec<Weak<dyn UserCache>> = vec![
             Arc::downgrade(&me) as Weak<dyn UserCache>,
             Arc::downgrade(&friend_boards) as Weak<dyn UserCache>,
+            Arc::downgrade(&standings) as Weak<dyn UserCache>,
         ];
         let sessions = match db.backend() {
             sea_orm::DatabaseBackend::Postgres => {
@@ -123,6 +130,7 @@ impl AppState {
             ai,
             storage,
             leaderboard_tops: Arc::default(),
+            standings,
         })
     }
 }

@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
@@ -41,6 +41,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::boards::{Cached, patched};
+use super::standings::Mine;
 use crate::accounts::CurrentUser;
 use crate::entity::{leaderboard_cache, leaderboard_scores, user_profiles};
 use crate::http::error::AppResult;
@@ -290,9 +291,20 @@ pub async fn refresh(
     period: Period,
     now: DateTime<Utc>,
 ) -> Result<(Vec<LeaderboardEntry>, DateTime<Utc>), DbErr> {
+    let top = store_top(conn, period, now).await?;
+    Ok((top.entries.as_ref().clone(), top.generated_at))
+}
+
+/// [`refresh`], giving the stored top with its row's id.
+async fn store_top(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    now: DateTime<Utc>,
+) -> Result<CachedTop, DbErr> {
     use leaderboard_cache::{Column, Entity};
     let start = period.start(now);
     let entries = compute_top(conn, period, start).await?;
+    let id = Uuid::now_v7();
     let data = serde_json::to_value(&entries).map_err(|e| DbErr::Custom(e.to_string()))?;
     let stmt = Query::insert()
         .into_table(Entity)
@@ -304,7 +316,7 @@ pub async fn refresh(
             Column::GeneratedAt,
         ])
         .values_panic([
-            Uuid::now_v7().into(),
+            id.into(),
             period.as_str().into(),
             start.into(),
             data.into(),
@@ -318,14 +330,26 @@ pub async fn refresh(
         )
         .to_owned();
     conn.execute(&stmt).await?;
-    Ok((entries, now))
+    Ok(CachedTop {
+        id,
+        generated_at: now,
+        entries: Arc::new(entries),
+        confirmed: Instant::now(),
+    })
+}
+
+/// Refreshes the current top of `period` and has this instance read it at once.
+pub async fn refresh_period(state: &AppState, period: Period) -> Result<(), DbErr> {
+    let now = state.clock.now();
+    let top = store_top(state.db.write(), period, now).await?;
+    state.leaderboard_tops.put(period, period.start(now), top);
+    Ok(())
 }
 
 /// Refreshes both current periods; the `leaderboard.refresh` job.
 pub async fn refresh_all(state: &AppState) -> Result<(), DbErr> {
-    let now = state.clock.now();
     for period in Period::ALL {
-        refresh(state.db.write(), period, now).await?;
+        refresh_period(state, period).await?;
     }
     Ok(())
 }
@@ -363,20 +387,39 @@ pub async fn run_periodically(state: AppState, every: Duration, stop: watch::Rec
 /// The global tops this instance has read from `leaderboard_cache`, parsed, keyed by period
 /// and start, each with the row's id: every refresh gives the row a new id, so a read that
 /// finds the same id uses the parsed copy and one that finds another reads the row again.
+/// A copy whose id the database confirmed within [`TOP_CONFIRMED_FOR`] is used without
+/// asking (this instance's own refreshes are stored at once; another instance's show here
+/// within that time).
 #[derive(Default)]
 pub struct TopCache(RwLock<HashMap<(Period, NaiveDate), CachedTop>>);
+
+/// How long a parsed top is used without asking the database for the row's id.
+pub const TOP_CONFIRMED_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 struct CachedTop {
     id: Uuid,
     generated_at: DateTime<Utc>,
     entries: Arc<Vec<LeaderboardEntry>>,
+    /// When the database last said this is the period's row.
+    confirmed: Instant,
 }
 
 impl TopCache {
+    /// The parsed copy of the row with id `id`, now confirmed current.
     fn get(&self, period: Period, start: NaiveDate, id: Uuid) -> Option<CachedTop> {
+        let mut tops = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let top = tops.get_mut(&(period, start)).filter(|t| t.id == id)?;
+        top.confirmed = Instant::now();
+        Some(top.clone())
+    }
+
+    /// The parsed copy, if confirmed within [`TOP_CONFIRMED_FOR`].
+    fn current(&self, period: Period, start: NaiveDate) -> Option<CachedTop> {
         let tops = self.0.read().unwrap_or_else(|e| e.into_inner());
-        tops.get(&(period, start)).filter(|t| t.id == id).cloned()
+        tops.get(&(period, start))
+            .filter(|t| t.confirmed.elapsed() < TOP_CONFIRMED_FOR)
+            .cloned()
     }
 
     fn put(&self, period: Period, start: NaiveDate, top: CachedTop) {
@@ -410,13 +453,32 @@ async fn cached_top(
                 id: row.id,
                 generated_at: row.generated_at,
                 entries: Arc::new(entries),
+                confirmed: Instant::now(),
             };
             state.leaderboard_tops.put(period, start, top.clone());
             return Ok((top.entries, top.generated_at));
         }
     }
-    let (entries, generated_at) = refresh(state.db.write(), period, now).await?;
-    Ok((Arc::new(entries), generated_at))
+    let top = store_top(state.db.write(), period, now).await?;
+    state.leaderboard_tops.put(period, start, top.clone());
+    Ok((top.entries, top.generated_at))
+}
+
+/// The id of the period's `leaderboard_cache` row, if it has one.
+async fn top_id(
+    conn: &impl ConnectionTrait,
+    period: Period,
+    start: NaiveDate,
+) -> Result<Option<Uuid>, DbErr> {
+    use leaderboard_cache::{Column, Entity};
+    Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::PeriodType.eq(period.as_str()))
+        .filter(Column::PeriodStart.eq(start))
+        .into_tuple()
+        .one(conn)
+        .await
 }
 
 /// What the global board needs besides the top, in one statement: the id of the period's
@@ -539,31 +601,51 @@ async fn compute_friends_board(
     Ok(entries)
 }
 
-/// The current name and XP in the period of those of `members` who still have an account, as
-/// [`friends_board`] reads them: one statement, a primary-key lookup per table and member.
-async fn members_now(
+/// The current name and XP in each of `periods` of those of `members` who still have an
+/// account, as [`friends_board`] reads them: one statement, a primary-key lookup per table,
+/// period and member. Each row's XP are in the order of `periods`.
+pub(super) async fn members_now(
     conn: &impl ConnectionTrait,
-    period: Period,
-    start: NaiveDate,
+    periods: &[(Period, NaiveDate)],
     members: &[Uuid],
-) -> Result<Vec<(Uuid, String, i64)>, DbErr> {
+) -> Result<Vec<(Uuid, String, Vec<i64>)>, DbErr> {
     let backend = conn.get_database_backend();
-    let ids: Vec<String> = (0..members.len()).map(|i| format!("${}", i + 3)).collect();
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(periods.len() * 2 + members.len());
+    let (mut columns, mut joins) = (String::new(), String::new());
+    for (i, &(period, start)) in periods.iter().enumerate() {
+        columns.push_str(&format!(", COALESCE(s{i}.xp, 0)"));
+        joins.push_str(&format!(
+            " LEFT JOIN leaderboard_scores s{i} ON s{i}.user_id = u.id \
+               AND s{i}.period_type = ${} AND s{i}.period_start = ${}",
+            values.len() + 1,
+            values.len() + 2
+        ));
+        values.extend([period.as_str().into(), start.into()]);
+    }
+    let ids: Vec<String> = (0..members.len())
+        .map(|i| format!("${}", values.len() + i + 1))
+        .collect();
+    values.extend(members.iter().map(|&id| sea_orm::Value::from(id)));
     let sql = numbered(
         backend,
         &format!(
-            "SELECT u.id, COALESCE(p.full_name, ''), COALESCE(s.xp, 0) \
+            "SELECT u.id, COALESCE(p.full_name, ''){columns} \
              FROM users u \
-             LEFT JOIN user_profiles p ON p.user_id = u.id \
-             LEFT JOIN leaderboard_scores s ON s.user_id = u.id \
-                  AND s.period_type = $1 AND s.period_start = $2 \
+             LEFT JOIN user_profiles p ON p.user_id = u.id{joins} \
              WHERE u.id IN ({})",
             ids.join(", ")
         ),
     );
-    let mut values: Vec<sea_orm::Value> = vec![period.as_str().into(), start.into()];
-    values.extend(members.iter().map(|&id| sea_orm::Value::from(id)));
-    member_rows(conn, Statement::from_sql_and_values(backend, sql, values)).await
+    conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .iter()
+        .map(|row| {
+            let xp = (0..periods.len())
+                .map(|i| row.try_get_by_index(i + 2))
+                .collect::<Result<_, _>>()?;
+            Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?, xp))
+        })
+        .collect()
 }
 
 /// `GET /leaderboards/{period}?scope=`.
@@ -578,8 +660,32 @@ pub async fn leaderboard(
     let db = state.db.read();
     match scope {
         Scope::Global => {
-            let (top_id, my_name, xp, above) = my_standing(db, period, start, me.id).await?;
-            let (entries, generated_at) = cached_top(state, period, start, top_id, now).await?;
+            let standings = &state.standings;
+            let kept = match standings.mine(period, start, me.id) {
+                Some(mine) => Some(mine),
+                None => standings.catch_up(db, period, start, me.id).await?,
+            };
+            let (mine, (entries, generated_at)) = match kept {
+                Some(mine) => {
+                    let top = match state.leaderboard_tops.current(period, start) {
+                        Some(top) => (top.entries, top.generated_at),
+                        None => {
+                            let id = top_id(db, period, start).await?;
+                            cached_top(state, period, start, id, now).await?
+                        }
+                    };
+                    (mine, top)
+                }
+                None => {
+                    let (id, full_name, xp, above) = my_standing(db, period, start, me.id).await?;
+                    let mine = Mine {
+                        full_name,
+                        xp,
+                        above,
+                    };
+                    (mine, cached_top(state, period, start, id, now).await?)
+                }
+            };
             Ok(LeaderboardView {
                 period_type: period,
                 scope,
@@ -587,10 +693,10 @@ pub async fn leaderboard(
                 generated_at,
                 entries: entries.as_ref().clone(),
                 me: LeaderboardEntry {
-                    rank: above + 1,
+                    rank: mine.above + 1,
                     user_id: me.id,
-                    full_name: my_name,
-                    xp,
+                    full_name: mine.full_name,
+                    xp: mine.xp,
                 },
             })
         }
@@ -603,7 +709,12 @@ pub async fn leaderboard(
                     members,
                     version,
                 }) => {
-                    let fresh = members_now(db, period, start, &members).await?;
+                    let fresh: Vec<(Uuid, String, i64)> =
+                        members_now(db, &[(period, start)], &members)
+                            .await?
+                            .into_iter()
+                            .map(|(id, name, xp)| (id, name, xp[0]))
+                            .collect();
                     if fresh.len() == members.len() {
                         let entries = Arc::new(patched(&entries, fresh));
                         boards.patch(me.id, period, start, version, entries.clone());

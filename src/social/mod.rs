@@ -5,3 +5,4 @@ pub mod leaderboard;
 pub mod model;
 pub mod routes;
 pub mod service;
+pub mod standings;

@@ -245,6 +245,9 @@ pub async fn send_request(
 fn friendship_changed(state: &AppState, a: Uuid, b: Uuid) {
     state.friend_boards.friendship_changed(a);
     state.friend_boards.friendship_changed(b);
+    // Befriending can award either side XP (`friends` achievements).
+    state.standings.member_changed(a);
+    state.standings.member_changed(b);
 }
 
 /// `GET /friends/requests?direction=`: my pending requests, incoming or outgoing, oldest first.

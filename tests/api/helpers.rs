@@ -287,6 +287,16 @@ impl Drop for Instance {
 }
 
 impl TestApp {
+    /// Waits until this instance's change feed has polled twice: a poll that began after
+    /// whatever was committed before the call has told the caches of it (as it tells them of
+    /// a change made by a job, a CLI command or another instance).
+    pub async fn feed_told(&self) {
+        let polls = self.state.changes.polls();
+        while self.state.changes.polls() < polls + 2 {
+            tokio::time::sleep(studium::changes::POLL_INTERVAL).await;
+        }
+    }
+
     pub async fn second_instance(&self) -> Instance {
         let config = (*self.state.config).clone();
         let (app, server, worker) = start_instance(config, self.clock.clone(), self.backend).await;
