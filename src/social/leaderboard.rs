@@ -5,25 +5,22 @@
 //! ([`record_xp`], in the award's transaction). The global top [`TOP_N`] of a period is
 //! precomputed into `leaderboard_cache` by the `leaderboard.refresh` job, queued once per
 //! `STUDIUM_LEADERBOARD_REFRESH_SECS` interval across all instances (unique key per interval);
-//! reads take it from there, parsed once per refresh by each instance ([`TopCache`]), and the
-//! global read is one statement while the top is unchanged ([`my_standing`]). My own rank and
-//! the friends scope are computed live (each instance keeps the friends boards it computed,
-//! patching in a member whose XP or name changed, and computes a board again when a friendship
-//! changes: `social::boards`). The rank is 1 + the users above my XP: those of the
-//! [`XP_BUCKET_WIDTH`]-wide buckets above mine (`leaderboard_xp_buckets`) plus those of the
-//! exact XP values inside my bucket above mine (`leaderboard_xp_counts`), both kept by
+//! reads take it from there, parsed once per refresh by each instance ([`TopCache`]). My own
+//! rank and the friends scope are computed live. The rank is 1 + the users above my XP: those
+//! of the [`XP_BUCKET_WIDTH`]-wide buckets above mine (`leaderboard_xp_buckets`) plus those of
+//! the exact XP values inside my bucket above mine (`leaderboard_xp_counts`), both kept by
 //! [`record_xp`] in the award's transaction — about a hundred rows for 100k users, where the
-//! exact counts alone were ~1 800. The friends scope is one statement over my friendships,
-//! their profiles and their scores, each lookup one search of a covering index
-//! ([`friends_board`]).
+//! exact counts alone were ~1 800. Each instance keeps the same tally in memory
+//! (`social::standings`, every user's XP in the current periods, kept in step by the change
+//! feed), so the global read makes no round trip while no user's data changed, and one
+//! statement ([`my_standing`]) when the memory cannot answer. The friends scope is one
+//! statement over my friendships, their profiles and their scores, each lookup one search of a
+//! covering index ([`friends_board`]); each instance keeps the boards it computed, patching in
+//! a member whose XP or name changed, and computes a board again when a friendship changes
+//! (`social::boards`).
 //!
-//! `bench/leaderboard.py` (100k users, 2M awards, release build, p50 / p99; 2026-11-27;
-//! bench/README.md has the runs beside Redis): global read 0.34–0.38 / 0.52–0.71 ms on SQLite
-//! and 0.48–0.55 / 1.04–1.62 ms on PostgreSQL; friends scope with 200 friends, repeated (kept
-//! in memory), 0.31–0.33 / 0.50–0.62 and 0.32–0.34 / 0.76–1.03 ms, and the first read after a
-//! member's change (a patch) 0.56–0.58 / 0.83–1.36 and 0.62–0.65 / 1.12–1.32 ms; Redis in the
-//! same runs 0.32–0.36 / 0.46–0.51 (ZREVRANGE + ZREVRANK) and 0.35–0.37 / 0.55–0.69 ms
-//! (ZMSCORE + sort).
+//! `bench/leaderboard.py` (100k users, 2M awards, release build, p50 / p99) measures every
+//! read beside Redis; the figures are in bench/README.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
