@@ -146,7 +146,8 @@ def run_backend(backend, args, rows):
                STUDIUM_SEED_DEMO="false", STUDIUM_JWT_SECRET="bench-secret-bench-secret-bench-secret",
                STUDIUM_LEADERBOARD_REFRESH_SECS="3600", STUDIUM_ACCESS_TOKEN_TTL_SECS="86400",
                RUST_LOG="warn,studium::social::standings=info")
-    server = subprocess.Popen([exe, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/studium-lb-bench-{backend}.log", "w"))
+    log = open(f"/tmp/studium-lb-bench-{backend}.log", "w")
+    server = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=log)
     try:
         for _ in range(300):
             try:
