@@ -40,7 +40,7 @@ use crate::entity::leaderboard_scores;
 /// More users than this in one period and it is not kept (a bound on memory: ~100 bytes a
 /// user); its reads go to the database.
 const MAX_USERS: usize = 1_000_000;
-/// More stale users than this and the kept periods are read again whole.
+/// More stale users than this and everything kept is read again.
 const MAX_STALE: usize = 1_000;
 /// More readers' names than this and the names start over.
 const MAX_NAMES: usize = 100_000;
@@ -129,6 +129,15 @@ struct Inner {
 }
 
 impl Inner {
+    /// Forgets everything (a read begun before stores nothing), and is on or off.
+    fn start_over(&mut self, on: bool) {
+        *self = Inner {
+            on,
+            generation: self.generation + 1,
+            ..Inner::default()
+        };
+    }
+
     fn mine(&self, period: Period, start: NaiveDate, me: Uuid) -> Option<Mine> {
         let field = self.fields.get(&(period, start)).filter(|f| !f.expired())?;
         let full_name = self.names.get(&me)?.clone();
@@ -198,8 +207,8 @@ impl Standings {
                 return Ok(None);
             }
             if inner.stale.len() > MAX_STALE {
-                inner.stale.clear();
-                inner.fields.clear();
+                // Names go too: some of the stale users may have been renamed.
+                inner.start_over(true);
             }
             let load = inner
                 .fields
@@ -383,13 +392,7 @@ impl UserCache for Standings {
     }
 
     fn reset(&self, on: bool) {
-        let mut inner = self.inner();
-        let generation = inner.generation + 1;
-        *inner = Inner {
-            on,
-            generation,
-            ..Inner::default()
-        };
+        self.inner().start_over(on);
     }
 }
 

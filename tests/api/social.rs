@@ -937,6 +937,23 @@ db_test!(
         assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
         let res = board(&app, &me, "/leaderboards/weekly").await;
         assert_eq!(res.body["me"]["full_name"], "Me After");
+        // Too many stale users to read one by one (a bulk change): everything kept is read
+        // again, my name included.
+        let renamed = app
+            .patch(
+                "/me/profile",
+                Some(&me.access),
+                json!({"full_name": "Me Again"}),
+            )
+            .await;
+        assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+        app.feed_told().await;
+        for _ in 0..1_001 {
+            app.state.standings.member_changed(Uuid::now_v7());
+        }
+        from_memory(&app, &me, week).await;
+        let res = board(&app, &me, "/leaderboards/weekly").await;
+        assert_eq!(res.body["me"]["full_name"], "Me Again");
 
         // XP earned through another instance reaches this one with the feed, and this one's
         // requests reach the other the same way.
