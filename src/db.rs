@@ -3,6 +3,13 @@
 //! SQLite serialises writers. So that parallel requests wait their turn instead of failing with
 //! "database is locked", every write transaction goes through `Db::write`, which on SQLite is a
 //! pool of exactly one connection; reads use a pool of several. On PostgreSQL both are the same pool.
+//!
+//! SQLite is built with the query planner stability guarantee (`SQLITE_ENABLE_QPSG`, set for
+//! the bundled SQLite in `.cargo/config.toml`): a statement is planned once, whatever its bound
+//! values. Without it SQLite plans for the bound value of every `LIMIT ?` (each sea-orm `.one()`)
+//! and every value compared with a partial index's `WHERE`, so it prepares such a statement
+//! again each time it is run, about a tenth of the tutor's CPU per reply on SQLite. A statement
+//! meant to use a partial index writes the index's constant into the SQL (`ai::usage`).
 
 use std::time::Duration;
 

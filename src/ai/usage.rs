@@ -376,10 +376,10 @@ async fn log_call(
     Ok(id)
 }
 
-/// `request_status = '…'` with the status written into the SQL rather than bound. SQLite plans
-/// a statement whose bound value meets the constant of a partial index's `WHERE` (here
-/// `ai_usage_logs_reserved_until_idx`, `request_status = 'reserved'`) for that value, and so
-/// prepares it again every time the value is bound; a literal is planned once.
+/// `request_status = '…'` with the status written into the SQL rather than bound: SQLite plans
+/// a statement once whatever its bound values (`SQLITE_ENABLE_QPSG`, see `crate::db`), so only
+/// a constant lets it use the partial index `ai_usage_logs_reserved_until_idx`
+/// (`request_status = 'reserved'`).
 fn status_is(status: &'static str) -> Expr {
     Expr::col(ai_usage_logs::Column::RequestStatus).eq(Expr::cust(format!("'{status}'")))
 }

@@ -259,4 +259,49 @@ mod tests {
         }
         assert!(backoff(base, 40) <= MAX_RETRY_DELAY);
     }
+
+    /// SQLite is built to plan each statement once, whatever its bound values
+    /// (`SQLITE_ENABLE_QPSG`), so a bound status never selects a partial index. The check every
+    /// idle worker polls must still search the jobs by status, not read every job ever run.
+    #[tokio::test]
+    async fn sqlite_plans_once_and_the_claim_check_searches_by_status() {
+        use migration::MigratorTrait;
+        use sea_orm::{DbBackend, QueryTrait, Statement};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let db = Db::connect_url(&url, 2).await.unwrap();
+        migration::Migrator::up(db.write(), None).await.unwrap();
+        let conn = db.read();
+        let qpsg = conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT sqlite_compileoption_used('ENABLE_QPSG') AS used",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(qpsg.try_get::<i64>("", "used").unwrap(), 1);
+
+        let check = jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::Id)
+            .filter(claimable(Utc::now()))
+            .limit(1)
+            .build(DbBackend::Sqlite);
+        let plan = conn
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {}", check.sql),
+                check.values.map(|v| v.0).unwrap_or_default(),
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(plan.contains("SEARCH jobs USING INDEX"), "{plan}");
+        assert!(!plan.contains("SCAN jobs"), "{plan}");
+        db.close().await;
+    }
 }
