@@ -3,6 +3,11 @@
 //! SQLite serialises writers. So that parallel requests wait their turn instead of failing with
 //! "database is locked", every write transaction goes through `Db::write`, which on SQLite is a
 //! pool of exactly one connection; reads use a pool of several. On PostgreSQL both are the same pool.
+//! Under load that one connection is what every write waits for, and it is held for each
+//! statement's hand-off to its thread and back (sqlx runs each SQLite connection on a thread of
+//! its own). So on SQLite a write transaction sends only what must be inside it: the user locks
+//! are not sent ([`lock_user`]; `BEGIN IMMEDIATE` already serialises) and what a transaction
+//! only reads first goes through a reading connection ([`Db::begin_write_after`]).
 //!
 //! SQLite is built with the query planner stability guarantee (`SQLITE_ENABLE_QPSG`, set for
 //! the bundled SQLite in `.cargo/config.toml`): a statement is planned once, whatever its bound
@@ -88,6 +93,29 @@ impl Db {
                     .await
             }
             _ => self.write.begin().await,
+        }
+    }
+
+    /// Begins a write transaction whose checks need `row`: a statement over the user's row
+    /// built on [`lock_user_select`] or [`share_lock_user_select`] that reads what the writes
+    /// depend on (a time zone, a plan). On PostgreSQL it is the transaction's first statement,
+    /// so the row is locked and read with it. On SQLite it is read through a reading connection
+    /// just before `BEGIN IMMEDIATE`: there the lock clause means nothing (the write lock
+    /// serialises writers), and the one writing connection is what every concurrent write waits
+    /// for, each statement a hand-off to its thread, so it is held for the writes alone. The
+    /// value can then be older than the transaction by a commit of another request; use it only
+    /// where that is harmless, never for a check that must be atomic with the writes.
+    pub async fn begin_write_after(
+        &self,
+        row: &sea_orm::sea_query::SelectStatement,
+    ) -> Result<(DatabaseTransaction, Option<sea_orm::QueryResult>), DbErr> {
+        if self.backend() == DatabaseBackend::Sqlite {
+            let read = self.read.query_one(row).await?;
+            Ok((self.begin_write().await?, read))
+        } else {
+            let txn = self.begin_write().await?;
+            let read = txn.query_one(row).await?;
+            Ok((txn, read))
         }
     }
 
@@ -187,9 +215,12 @@ pub fn is_unavailable(err: &DbErr) -> bool {
 /// Serialises a user's concurrent write transactions: every use case that changes a user's
 /// aggregates (streak, XP-driven unlocks, mastery) takes this lock first, inside its
 /// transaction. PostgreSQL locks the user's row (`FOR UPDATE`); on SQLite the single writer
-/// connection already serialises writers, and sea-query leaves the clause out.
+/// connection already serialises writers (`BEGIN IMMEDIATE`), so nothing is sent: the statement
+/// would only be one more hand-off to the thread of the connection every writer waits for.
 pub async fn lock_user(conn: &impl ConnectionTrait, user_id: uuid::Uuid) -> Result<(), DbErr> {
-    conn.query_one(&lock_user_select(user_id)).await?;
+    if conn.get_database_backend() != DatabaseBackend::Sqlite {
+        conn.query_one(&lock_user_select(user_id)).await?;
+    }
     Ok(())
 }
 
@@ -223,15 +254,15 @@ fn user_row_select(
 /// SHARE`; SQLite's single writer already serialises), but first: a transaction that then writes
 /// several rows of the user's (usage counters and logs) orders its locks as deleting the account
 /// does (the user's row, then its rows) and so waits for, or holds off, the deletion instead of
-/// deadlocking with it. False when the user is gone.
+/// deadlocking with it. As with [`lock_user`], nothing is sent on SQLite.
 pub async fn share_lock_user(
     conn: &impl ConnectionTrait,
     user_id: uuid::Uuid,
-) -> Result<bool, DbErr> {
-    Ok(conn
-        .query_one(&share_lock_user_select(user_id))
-        .await?
-        .is_some())
+) -> Result<(), DbErr> {
+    if conn.get_database_backend() != DatabaseBackend::Sqlite {
+        conn.query_one(&share_lock_user_select(user_id)).await?;
+    }
+    Ok(())
 }
 
 /// Sets `field` to `value` when there is one: a PATCH changes only the fields it names.

@@ -32,7 +32,8 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, QueryTrait, Statement, TransactionTrait, Value,
+    EntityTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Statement, TransactionTrait,
+    Value,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -136,24 +137,31 @@ fn plan_from_count(pro_subscriptions: i64) -> Plan {
 
 /// What a reservation checks before it takes a unit, read in the one statement that takes the
 /// share lock on the user's row ([`share_lock_user_select`]): the user's plan at `now` and the
-/// cost settled so far this calendar month. `None` when the user is gone.
-async fn plan_and_month_cost(
-    conn: &impl ConnectionTrait,
+/// cost settled so far this calendar month.
+fn plan_and_month_cost_select(
+    backend: DatabaseBackend,
     user_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Option<(Plan, Decimal)>, DbErr> {
-    let backend = conn.get_database_backend();
+) -> SelectStatement {
     let month = cost_select(
         backend,
         Some(user_id),
         month_start(now),
         next_monthly_reset(now),
     );
-    let stmt = share_lock_user_select(user_id)
+    share_lock_user_select(user_id)
         .expr_as(subquery(pro_subscriptions(user_id, now)), "pro")
         .expr_as(subquery(month), "cost")
-        .to_owned();
-    let Some(row) = conn.query_one(&stmt).await? else {
+        .to_owned()
+}
+
+/// The plan and the month's cost from the row of [`plan_and_month_cost_select`]; `None` when
+/// the user is gone.
+fn plan_and_month_cost(
+    backend: DatabaseBackend,
+    row: Option<QueryResult>,
+) -> Result<Option<(Plan, Decimal)>, DbErr> {
+    let Some(row) = row else {
         return Ok(None);
     };
     let pro: i64 = row.try_get("", "pro")?;
@@ -230,9 +238,12 @@ pub async fn reserve(
     model: &str,
     now: DateTime<Utc>,
 ) -> AppResult<Reservation> {
-    let txn = db.begin_write().await?;
-    // The user's row locked, the plan and the month's cost: one statement.
-    let Some((plan, spent)) = plan_and_month_cost(&txn, user_id, now).await? else {
+    // The user's row locked, the plan and the month's cost: one statement. The daily unit is
+    // taken atomically below; the cost cap allows the calls in flight anyway.
+    let (txn, row) = db
+        .begin_write_after(&plan_and_month_cost_select(db.backend(), user_id, now))
+        .await?;
+    let Some((plan, spent)) = plan_and_month_cost(db.backend(), row)? else {
         return Err(AppError::NotFound("user"));
     };
     let limits = Limits::of(config, plan);

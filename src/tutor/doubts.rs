@@ -321,12 +321,12 @@ async fn store(
         usage,
         reservation,
     } = args;
-    let txn = state.db.begin_write().await?;
     // The user's row locked and their time zone (for the day of the XP cap): one statement.
     let locked = lock_user_select(user_id)
         .expr_as(accounts::service::timezone_of_users_row(), "timezone")
         .to_owned();
-    let zone = match txn.query_one(&locked).await? {
+    let (txn, row) = state.db.begin_write_after(&locked).await?;
+    let zone = match row {
         Some(row) => row.try_get::<Option<String>>("", "timezone")?,
         None => None,
     };
