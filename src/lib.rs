@@ -10,6 +10,7 @@ pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod content;
+pub mod cpu;
 pub mod db;
 pub mod demo;
 pub mod entity;

@@ -115,14 +115,20 @@ impl Provider {
     /// A tutor reply, streamed. A returned `Err` means nothing was produced at all.
     pub async fn tutor(&self, req: TutorRequest) -> Result<ChatStream, AiError> {
         match self {
-            Provider::Offline(p) => Ok(p.tutor(&req)),
+            Provider::Offline(p) => {
+                let p = *p;
+                on_blocking_thread(move || p.tutor(&req)).await
+            }
             Provider::OpenAi(p) => p.tutor(req).await,
         }
     }
 
     pub async fn generate_quiz(&self, req: QuizRequest) -> Result<GeneratedQuiz, AiError> {
         match self {
-            Provider::Offline(p) => Ok(p.generate_quiz(&req)),
+            Provider::Offline(p) => {
+                let p = *p;
+                on_blocking_thread(move || p.generate_quiz(&req)).await
+            }
             Provider::OpenAi(p) => p.generate_quiz(req).await,
         }
     }
@@ -130,10 +136,23 @@ impl Provider {
     /// One vector per text, in order.
     pub async fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, Usage), AiError> {
         match self {
-            Provider::Offline(p) => Ok(p.embed(texts)),
+            Provider::Offline(p) => {
+                let (p, texts) = (*p, texts.to_vec());
+                on_blocking_thread(move || p.embed(&texts)).await
+            }
             Provider::OpenAi(p) => p.embed(texts).await,
         }
     }
+}
+
+/// The offline provider's work, computation where a hosted provider would wait on the
+/// network, off the async workers ([`crate::cpu`]).
+async fn on_blocking_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AiError> {
+    crate::cpu::run(work)
+        .await
+        .map_err(|err| AiError::Unavailable(format!("the offline provider stopped: {err}")))
 }
 
 /// The cost of `prompt` + `completion` tokens of `price`, in US dollars, exact.

@@ -280,7 +280,7 @@ async fn nearest(
     )
     .await?;
     let q = query.embedding.to_vec();
-    tokio::task::spawn_blocking(move || super::vectors::nearest(&q, &materials, candidates))
+    crate::cpu::run(move || super::vectors::nearest(&q, &materials, candidates))
         .await
         .map_err(|e| DbErr::Custom(format!("vector scoring failed: {e}")))
 }
